@@ -1,0 +1,565 @@
+//! The simulator's HTTP side: the real Genesys paths (genesys-api.md §1, §3) on loopback.
+//!
+//! Serves OAuth client credentials, conversation-details async jobs (submit, status with
+//! QUEUED → PENDING → FULFILLED, cursor-paged results, delete) and the availability date.
+//! A job's conversations are generated and serialized once, in the background, while the
+//! job is pending (as the real data lake does the work before FULFILLED); a results page is
+//! then a concatenation of ready bytes, so the simulator outpaces the pipeline.
+//! Must not touch: the pipeline or sinks; it knows the client only through HTTP.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use serde_json::json;
+use tiny_http::{Header, Method, Request, Response, StatusCode};
+
+use super::data::{Generator, MS_PER_DAY, Profile, iso};
+use crate::transform::timestamp::parse_iso_ms;
+
+/// Simulator settings (`genesys-etl sim serve --help` lists them).
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub profile: Profile,
+    /// Accepted client id and secret; `None` accepts any Basic credentials.
+    pub credentials: Option<(String, crate::genesys::Secret)>,
+    pub token_ttl_s: u64,
+    /// How long a job stays QUEUED/PENDING at least.
+    pub job_latency_ms: u64,
+    pub max_page_size: usize,
+    pub default_page_size: usize,
+    pub max_concurrent_jobs: usize,
+    /// `dataAvailabilityDate` trails now by this much.
+    pub availability_lag_ms: i64,
+    /// How long results stay readable after completion.
+    pub job_retention_ms: i64,
+    pub threads: usize,
+}
+
+impl SimConfig {
+    pub fn new(seed: u64, profile: Profile) -> Self {
+        Self {
+            seed,
+            profile,
+            credentials: None,
+            token_ttl_s: 86_400,
+            job_latency_ms: 30,
+            max_page_size: 1000,
+            default_page_size: 100,
+            max_concurrent_jobs: 5,
+            availability_lag_ms: 2 * 3_600_000,
+            job_retention_ms: MS_PER_DAY,
+            threads: 4,
+        }
+    }
+}
+
+/// Counters the simulator exposes at `GET /api/v2/sim/stats` (simulator-only path).
+#[derive(Default, Debug)]
+pub struct SimStats {
+    pub requests: AtomicU64,
+    pub tokens_issued: AtomicU64,
+    pub jobs_submitted: AtomicU64,
+    pub pages_served: AtomicU64,
+    pub bytes_served: AtomicU64,
+    pub status_401: AtomicU64,
+    pub status_429: AtomicU64,
+}
+
+/// A serialized conversation with what a job needs to select it.
+struct Ser {
+    start_ms: i64,
+    end_ms: Option<i64>,
+    json: Vec<u8>,
+}
+
+struct Job {
+    submitted_ms: i64,
+    completed_ms: Option<i64>,
+    data: Option<Arc<Vec<Arc<Ser>>>>,
+    failed: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    tokens: HashMap<String, i64>,
+    jobs: HashMap<String, Job>,
+    days: HashMap<i64, Arc<Vec<Arc<Ser>>>>,
+    next_id: u64,
+}
+
+struct Shared {
+    config: SimConfig,
+    generator: Generator,
+    state: Mutex<State>,
+    stats: SimStats,
+    cursor_key: u64,
+}
+
+/// A running simulator; dropping it stops the server threads.
+pub struct SimServer {
+    addr: SocketAddr,
+    server: Arc<tiny_http::Server>,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    stopping: Arc<AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot listen on {addr}: {source}; pick another --port or free it")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("cannot start the HTTP server: {0}")]
+    Server(String),
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl SimServer {
+    /// Starts on `127.0.0.1:port` (0 picks a free port).
+    pub fn start(config: SimConfig, port: u16) -> Result<Self, SimError> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener = bind_nodelay(addr).map_err(|source| SimError::Bind { addr: addr.to_string(), source })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind { addr: addr.to_string(), source })?;
+        let server = Arc::new(tiny_http::Server::from_listener(listener, None).map_err(|e| SimError::Server(e.to_string()))?);
+        let generator = Generator::new(config.seed, config.profile);
+        let threads_n = config.threads.max(1);
+        let shared = Arc::new(Shared {
+            cursor_key: config.seed.rotate_left(17) ^ 0x5A17_C0DE,
+            config,
+            generator,
+            state: Mutex::new(State::default()),
+            stats: SimStats::default(),
+        });
+        let stopping = Arc::new(AtomicBool::new(false));
+        let threads = (0..threads_n)
+            .map(|_| {
+                let (server, shared, stopping) = (server.clone(), shared.clone(), stopping.clone());
+                std::thread::spawn(move || {
+                    while !stopping.load(Ordering::Relaxed) {
+                        match server.recv() {
+                            Ok(req) => handle(&shared, req),
+                            Err(_) => break,
+                        }
+                    }
+                })
+            })
+            .collect();
+        Ok(Self { addr, server, shared, threads, stopping })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL for both the API and the login host.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stats(&self) -> &SimStats {
+        &self.shared.stats
+    }
+
+    /// Blocks until the server stops (for `sim serve`).
+    pub fn join(mut self) {
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        for _ in 0..self.threads.len() {
+            self.server.unblock();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn bind_nodelay(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    // TCP_NODELAY on the listener (inherited by accepted sockets on Linux): without it
+    // Nagle + delayed ACK cap tiny_http at ~23 requests/s (crates.md §9).
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    // A panic while holding the lock cannot leave State half-updated in a way that matters
+    // to a test double; keep serving.
+    shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+type Reply = Response<std::io::Cursor<Vec<u8>>>;
+
+fn json_reply(status: u16, body: &serde_json::Value) -> Reply {
+    with_headers(Response::from_data(body.to_string().into_bytes()).with_status_code(StatusCode(status)))
+}
+
+fn with_headers(r: Reply) -> Reply {
+    let mut r = r;
+    if let Ok(h) = Header::from_bytes("Content-Type", "application/json") {
+        r.add_header(h);
+    }
+    if let Ok(h) = Header::from_bytes("ININ-Correlation-Id", format!("{:016x}", now_ms())) {
+        r.add_header(h);
+    }
+    r
+}
+
+/// Platform error body (genesys-api.md §2.1).
+fn error_reply(status: u16, code: &str, message: &str) -> Reply {
+    json_reply(
+        status,
+        &json!({"message": message, "code": code, "status": status, "messageWithParams": message,
+                "messageParams": {}, "contextId": format!("{:016x}", now_ms()), "details": [], "errors": []}),
+    )
+}
+
+fn handle(shared: &Arc<Shared>, mut req: Request) {
+    shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+    let url = req.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    let path = path.to_string();
+    let query: HashMap<String, String> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), percent_decode(v)))
+        .collect();
+    let mut body = Vec::new();
+    let _ = req.as_reader().take(1 << 20).read_to_end(&mut body);
+    let method = req.method().clone();
+    let auth = req
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+        .map(|h| h.value.as_str().to_string());
+    let reply = route(shared, &method, &path, &query, &body, auth.as_deref());
+    if reply.status_code().0 == 401 {
+        shared.stats.status_401.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = req.respond(reply);
+}
+
+fn route(
+    shared: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    query: &HashMap<String, String>,
+    body: &[u8],
+    auth: Option<&str>,
+) -> Reply {
+    if path == "/oauth/token" {
+        return match method {
+            Method::Post => token(shared, body, auth),
+            _ => error_reply(405, "method.not.allowed", "Use POST."),
+        };
+    }
+    if !path.starts_with("/api/v2/") {
+        return error_reply(404, "not.found", "The requested resource was not found.");
+    }
+    if let Err(r) = check_bearer(shared, auth) {
+        return r;
+    }
+    const JOBS: &str = "/api/v2/analytics/conversations/details/jobs";
+    let rest = path.strip_prefix(JOBS);
+    match (method, rest) {
+        (Method::Post, Some("")) => submit_job(shared, body),
+        (Method::Get, Some("/availability")) => {
+            json_reply(200, &json!({"dataAvailabilityDate": iso(availability(shared))}))
+        }
+        (Method::Get, Some(r)) if r.ends_with("/results") => {
+            let id = r.trim_start_matches('/').trim_end_matches("/results");
+            results(shared, id, query)
+        }
+        (Method::Get, Some(r)) if !r.is_empty() => job_status(shared, r.trim_start_matches('/')),
+        (Method::Delete, Some(r)) if !r.is_empty() => {
+            let removed = lock(shared).jobs.remove(r.trim_start_matches('/')).is_some();
+            if removed {
+                with_headers(Response::from_data(Vec::new()).with_status_code(StatusCode(204)))
+            } else {
+                error_reply(404, "not.found", "The requested resource was not found.")
+            }
+        }
+        (Method::Get, None) if path == "/api/v2/sim/stats" => {
+            let s = &shared.stats;
+            json_reply(
+                200,
+                &json!({"requests": s.requests.load(Ordering::Relaxed), "tokensIssued": s.tokens_issued.load(Ordering::Relaxed),
+                        "jobsSubmitted": s.jobs_submitted.load(Ordering::Relaxed), "pagesServed": s.pages_served.load(Ordering::Relaxed),
+                        "bytesServed": s.bytes_served.load(Ordering::Relaxed), "status401": s.status_401.load(Ordering::Relaxed),
+                        "status429": s.status_429.load(Ordering::Relaxed)}),
+            )
+        }
+        _ => error_reply(404, "not.found", "The requested resource was not found."),
+    }
+}
+
+fn token(shared: &Shared, body: &[u8], auth: Option<&str>) -> Reply {
+    let form = String::from_utf8_lossy(body);
+    if !form.split('&').any(|kv| kv == "grant_type=client_credentials") {
+        return json_reply(400, &json!({"error": "unsupported_grant_type", "description": "grant_type must be client_credentials"}));
+    }
+    let basic = auth
+        .and_then(|a| a.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let Some((id, secret)) = basic.as_deref().and_then(|b| b.split_once(':')) else {
+        return json_reply(401, &json!({"error": "invalid_client", "description": "client authentication failed"}));
+    };
+    if let Some((want_id, want_secret)) = &shared.config.credentials {
+        if id != want_id || secret != want_secret.expose() {
+            return json_reply(401, &json!({"error": "invalid_client", "description": "client authentication failed"}));
+        }
+    }
+    let n = shared.stats.tokens_issued.fetch_add(1, Ordering::Relaxed);
+    let token = format!("simtok-{:016x}-{n}", shared.cursor_key.wrapping_mul(n + 0x9E37));
+    let ttl = shared.config.token_ttl_s;
+    lock(shared).tokens.insert(token.clone(), now_ms() + ttl as i64 * 1000);
+    json_reply(200, &json!({"access_token": token, "token_type": "bearer", "expires_in": ttl}))
+}
+
+fn check_bearer(shared: &Shared, auth: Option<&str>) -> Result<(), Reply> {
+    let Some(token) = auth.and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer "))) else {
+        return Err(error_reply(401, "authentication.required", "No authentication bearer token specified in authorization header."));
+    };
+    match lock(shared).tokens.get(token.trim()) {
+        Some(exp) if *exp > now_ms() => Ok(()),
+        _ => Err(error_reply(401, "bad.credentials", "Invalid login credentials.")),
+    }
+}
+
+fn availability(shared: &Shared) -> i64 {
+    now_ms() - shared.config.availability_lag_ms
+}
+
+fn parse_interval(s: &str) -> Option<(i64, i64)> {
+    let (a, b) = s.split_once('/')?;
+    let (a, b) = (parse_iso_ms(a)?, parse_iso_ms(b)?);
+    (a < b).then_some((a, b))
+}
+
+fn submit_job(shared: &Arc<Shared>, body: &[u8]) -> Reply {
+    let query: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => return error_reply(400, "bad.request", "The request could not be understood by the server due to malformed syntax."),
+    };
+    let Some(interval) = query.get("interval").and_then(|v| v.as_str()).and_then(parse_interval) else {
+        return error_reply(400, "bad.request", "interval is required: start/end as ISO-8601 instants, start before end.");
+    };
+    let start_of_day = query.get("startOfDayIntervalMatching").and_then(|v| v.as_bool()).unwrap_or(false);
+    let mut st = lock(shared);
+    let active = st.jobs.values().filter(|j| j.completed_ms.is_none() && j.failed.is_none()).count();
+    if active >= shared.config.max_concurrent_jobs {
+        shared.stats.status_429.fetch_add(1, Ordering::Relaxed);
+        return error_reply(429, "too.many.requests", "Rate limit exceeded the maximum. Retry the request in [5] seconds");
+    }
+    st.next_id += 1;
+    let mut rng_id = shared.cursor_key ^ st.next_id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    rng_id ^= rng_id >> 29;
+    let id = format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", rng_id as u32, (rng_id >> 32) as u16, st.next_id & 0xfff, (rng_id >> 48) & 0xfff, st.next_id);
+    st.jobs.insert(id.clone(), Job { submitted_ms: now_ms(), completed_ms: None, data: None, failed: None });
+    drop(st);
+    shared.stats.jobs_submitted.fetch_add(1, Ordering::Relaxed);
+    let (shared2, id2) = (Arc::clone(shared), id.clone());
+    std::thread::spawn(move || {
+        let data = job_data(&shared2, interval, start_of_day);
+        if let Some(job) = lock(&shared2).jobs.get_mut(&id2) {
+            job.data = Some(Arc::new(data));
+        }
+    });
+    json_reply(202, &json!({"jobId": id}))
+}
+
+/// Conversations a job over `interval` returns, oldest start first: lifetime overlap (or
+/// start-day matching), and nothing that started after the availability date.
+fn job_data(shared: &Shared, (start, end): (i64, i64), start_of_day: bool) -> Vec<Arc<Ser>> {
+    let avail = availability(shared);
+    let mut out = Vec::new();
+    for day in Generator::days_overlapping(start, end) {
+        for c in day_data(shared, day).iter() {
+            let keep = if start_of_day {
+                c.start_ms >= start.div_euclid(MS_PER_DAY) * MS_PER_DAY && c.start_ms < end
+            } else {
+                let e = c.end_ms.unwrap_or(c.start_ms + super::data::MAX_LIFETIME_MS);
+                c.start_ms < end && e > start
+            };
+            if keep && c.start_ms < avail {
+                out.push(Arc::clone(c));
+            }
+        }
+    }
+    out
+}
+
+/// A day's conversations serialized once and cached (the most recent few days).
+fn day_data(shared: &Shared, day: i64) -> Arc<Vec<Arc<Ser>>> {
+    if let Some(d) = lock(shared).days.get(&day) {
+        return Arc::clone(d);
+    }
+    let data: Vec<Arc<Ser>> = shared
+        .generator
+        .day(day)
+        .into_iter()
+        .map(|c| Arc::new(Ser { start_ms: c.start_ms, end_ms: c.end_ms, json: serde_json::to_vec(&c).unwrap_or_default() }))
+        .collect();
+    let data = Arc::new(data);
+    let mut st = lock(shared);
+    if st.days.len() >= 8 {
+        if let Some(oldest) = st.days.keys().min().copied() {
+            st.days.remove(&oldest);
+        }
+    }
+    st.days.insert(day, Arc::clone(&data));
+    data
+}
+
+fn job_status(shared: &Shared, id: &str) -> Reply {
+    let mut st = lock(shared);
+    let Some(job) = st.jobs.get_mut(id) else {
+        return error_reply(404, "not.found", "The requested resource was not found.");
+    };
+    let now = now_ms();
+    let latency = shared.config.job_latency_ms as i64;
+    let state = if let Some(msg) = &job.failed {
+        return json_reply(200, &json!({"state": "FAILED", "errorMessage": msg, "submissionDate": iso(job.submitted_ms)}));
+    } else if job.completed_ms.is_some() {
+        "FULFILLED"
+    } else if now - job.submitted_ms < latency / 2 {
+        "QUEUED"
+    } else if job.data.is_none() || now - job.submitted_ms < latency {
+        "PENDING"
+    } else {
+        job.completed_ms = Some(now);
+        "FULFILLED"
+    };
+    let mut body = json!({"state": state, "submissionDate": iso(job.submitted_ms)});
+    if let Some(done) = job.completed_ms {
+        let expires = done + shared.config.job_retention_ms;
+        if now > expires {
+            body["state"] = json!("EXPIRED");
+        }
+        body["completionDate"] = json!(iso(done));
+        body["expirationDate"] = json!(iso(expires));
+    }
+    json_reply(200, &body)
+}
+
+fn cursor_for(shared: &Shared, job: &str, offset: usize) -> String {
+    let check = fnv(format!("{}:{job}:{offset}", shared.cursor_key).as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{offset}:{check:016x}"))
+}
+
+fn parse_cursor(shared: &Shared, job: &str, cursor: &str) -> Option<usize> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (offset, _) = raw.split_once(':')?;
+    let offset: usize = offset.parse().ok()?;
+    (cursor_for(shared, job, offset) == cursor).then_some(offset)
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply {
+    let page_size = match query.get("pageSize").map(|s| s.parse::<usize>()) {
+        None => shared.config.default_page_size,
+        Some(Ok(n)) if (1..=shared.config.max_page_size).contains(&n) => n,
+        Some(_) => {
+            return error_reply(400, "bad.request", &format!("pageSize must be between 1 and {}", shared.config.max_page_size));
+        }
+    };
+    let data = {
+        let st = lock(shared);
+        let Some(job) = st.jobs.get(id) else {
+            return error_reply(404, "not.found", "The requested resource was not found.");
+        };
+        match (&job.data, job.completed_ms) {
+            (Some(d), Some(done)) if now_ms() <= done + shared.config.job_retention_ms => Arc::clone(d),
+            (_, Some(_)) => return error_reply(404, "not.found", "The job has expired; submit it again."),
+            _ => return error_reply(400, "bad.request", "The job is not FULFILLED yet; poll its status first."),
+        }
+    };
+    let offset = match query.get("cursor") {
+        None => 0,
+        Some(c) => match parse_cursor(shared, id, c) {
+            Some(o) if o <= data.len() => o,
+            _ => return error_reply(400, "bad.request", "Invalid cursor."),
+        },
+    };
+    // Real pages may be short and still carry a cursor: make every 7th page short.
+    let short = (offset / page_size.max(1)) % 7 == 3;
+    let take = if short { (page_size / 2).max(1) } else { page_size };
+    let end = (offset + take).min(data.len());
+    let mut body = Vec::with_capacity(data[offset..end].iter().map(|c| c.json.len() + 1).sum::<usize>() + 160);
+    if end > offset {
+        body.extend_from_slice(b"{\"conversations\":[");
+        for (i, c) in data[offset..end].iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&c.json);
+        }
+        body.extend_from_slice(b"],");
+    } else {
+        body.push(b'{');
+    }
+    body.extend_from_slice(format!("\"dataAvailabilityDate\":\"{}\"", iso(availability(shared))).as_bytes());
+    if end < data.len() {
+        body.extend_from_slice(format!(",\"cursor\":\"{}\"", cursor_for(shared, id, end)).as_bytes());
+    }
+    body.push(b'}');
+    shared.stats.pages_served.fetch_add(1, Ordering::Relaxed);
+    shared.stats.bytes_served.fetch_add(body.len() as u64, Ordering::Relaxed);
+    with_headers(Response::from_data(body).with_status_code(StatusCode(200)))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+

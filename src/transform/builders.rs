@@ -1,0 +1,126 @@
+//! Arrow builders generated from a `TableDef`: one builder per column, chosen once when the
+//! table builder is made, appended to directly from tape values (no intermediate rows).
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    StringDictionaryBuilder, TimestampMillisecondBuilder, UInt32Builder, UInt64Builder,
+};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::ArrowError;
+
+use crate::schema::{ColumnType, TableDef};
+
+pub enum ColumnBuilder {
+    Utf8(StringBuilder),
+    Enum(StringDictionaryBuilder<Int32Type>),
+    Timestamp(TimestampMillisecondBuilder),
+    Int32(Int32Builder),
+    Int64(Int64Builder),
+    UInt32(UInt32Builder),
+    UInt64(UInt64Builder),
+    Float64(Float64Builder),
+    Bool(BooleanBuilder),
+    Utf8List(ListBuilder<StringBuilder>),
+}
+
+impl ColumnBuilder {
+    fn new(ty: ColumnType) -> Self {
+        match ty {
+            ColumnType::Utf8 => Self::Utf8(StringBuilder::new()),
+            ColumnType::Enum => Self::Enum(StringDictionaryBuilder::new()),
+            ColumnType::TimestampMs => Self::Timestamp(TimestampMillisecondBuilder::new()),
+            ColumnType::Int32 => Self::Int32(Int32Builder::new()),
+            ColumnType::Int64 => Self::Int64(Int64Builder::new()),
+            ColumnType::UInt32 => Self::UInt32(UInt32Builder::new()),
+            ColumnType::UInt64 => Self::UInt64(UInt64Builder::new()),
+            ColumnType::Float64 => Self::Float64(Float64Builder::new()),
+            ColumnType::Bool => Self::Bool(BooleanBuilder::new()),
+            ColumnType::Utf8List => Self::Utf8List(ListBuilder::new(StringBuilder::new())),
+        }
+    }
+
+    pub fn append_null(&mut self) {
+        match self {
+            Self::Utf8(b) => b.append_null(),
+            Self::Enum(b) => b.append_null(),
+            Self::Timestamp(b) => b.append_null(),
+            Self::Int32(b) => b.append_null(),
+            Self::Int64(b) => b.append_null(),
+            Self::UInt32(b) => b.append_null(),
+            Self::UInt64(b) => b.append_null(),
+            Self::Float64(b) => b.append_null(),
+            Self::Bool(b) => b.append_null(),
+            Self::Utf8List(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::Utf8(b) => Arc::new(b.finish()),
+            Self::Enum(b) => Arc::new(b.finish()),
+            Self::Timestamp(b) => Arc::new(b.finish().with_timezone("UTC")),
+            Self::Int32(b) => Arc::new(b.finish()),
+            Self::Int64(b) => Arc::new(b.finish()),
+            Self::UInt32(b) => Arc::new(b.finish()),
+            Self::UInt64(b) => Arc::new(b.finish()),
+            Self::Float64(b) => Arc::new(b.finish()),
+            Self::Bool(b) => Arc::new(b.finish()),
+            Self::Utf8List(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// The builders of one table: `cols[i]` builds `def.columns[i]`.
+pub struct TableBuilder {
+    pub def: &'static TableDef,
+    pub cols: Vec<ColumnBuilder>,
+    pub rows: usize,
+}
+
+impl TableBuilder {
+    pub fn new(def: &'static TableDef) -> Self {
+        Self { def, cols: def.columns.iter().map(|c| ColumnBuilder::new(c.ty)).collect(), rows: 0 }
+    }
+
+    /// Finishes the batch and resets the builders for reuse.
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(ColumnBuilder::finish).collect();
+        self.rows = 0;
+        RecordBatch::try_new(self.def.arrow_schema(), arrays)
+    }
+
+    #[inline]
+    pub fn utf8(&mut self, col: usize, v: &str) {
+        match &mut self.cols[col] {
+            ColumnBuilder::Utf8(b) => b.append_value(v),
+            ColumnBuilder::Enum(b) => {
+                b.append_value(v);
+            }
+            other => other.append_null(),
+        }
+    }
+
+    #[inline]
+    pub fn timestamp(&mut self, col: usize, ms: i64) {
+        if let ColumnBuilder::Timestamp(b) = &mut self.cols[col] {
+            b.append_value(ms);
+        }
+    }
+
+    #[inline]
+    pub fn u32(&mut self, col: usize, v: u32) {
+        if let ColumnBuilder::UInt32(b) = &mut self.cols[col] {
+            b.append_value(v);
+        }
+    }
+
+    #[inline]
+    pub fn u64(&mut self, col: usize, v: u64) {
+        if let ColumnBuilder::UInt64(b) = &mut self.cols[col] {
+            b.append_value(v);
+        }
+    }
+}
