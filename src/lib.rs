@@ -4,7 +4,14 @@
 //! checkpoint) → `transform` (JSON → Arrow) → `sink`; `schema` is the leaf everything
 //! reads; `sim` is the local Genesys API used as test oracle and benchmark source.
 
-pub mod schema;
-pub mod transform;
+pub mod checkpoint;
+pub mod cli;
 pub mod genesys;
+pub mod page;
+pub mod pipeline;
+pub mod progress;
+pub mod run;
+pub mod schema;
 pub mod sim;
+pub mod sink;
+pub mod transform;

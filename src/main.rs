@@ -1,1 +1,116 @@
-fn main() {}
+//! `genesys-etl`: parses flags, calls the library, prints the error chain once, maps
+//! errors to the exit codes documented in `--help`.
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use genesys_etl::cli::{Cli, Command, SimCommand};
+use genesys_etl::run::{self, RunSummary};
+use genesys_etl::sim::{self, SimConfig, SimServer};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let terminal = std::io::stderr().is_terminal() && !cli.no_progress;
+    // With a progress bar, only warnings interleave with it; otherwise log progress lines.
+    let filter = cli.log.clone().unwrap_or_else(|| {
+        if terminal {
+            "warn".into()
+        } else {
+            "info".into()
+        }
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match dispatch(cli, terminal) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn report(
+    result: Result<RunSummary, (run::RunError, Option<RunSummary>)>,
+    out: &std::path::Path,
+) -> ExitCode {
+    match result {
+        Ok(summary) => {
+            println!("{}", run::human_summary(&summary, out));
+            ExitCode::SUCCESS
+        }
+        Err((e, summary)) => {
+            if let Some(s) = summary {
+                eprintln!("{}", run::human_summary(&s, out));
+            }
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn dispatch(cli: Cli, terminal: bool) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Backfill(args) => Ok(report(run::backfill(&args, terminal), &args.out)),
+        Command::Replay(args) => Ok(report(run::replay(&args, terminal), &args.out)),
+        Command::Sim(SimCommand::Serve(a)) => {
+            let profile = sim::profile(&a.profile).with_context(|| {
+                format!("--profile `{}`: expected small, medium or large", a.profile)
+            })?;
+            let mut cfg = SimConfig::new(a.seed, profile);
+            cfg.token_ttl_s = a.token_ttl;
+            cfg.job_latency_ms = a.job_latency_ms;
+            cfg.max_page_size = a.max_page_size;
+            cfg.credentials = genesys_etl::genesys::Credentials::load(None)
+                .ok()
+                .map(|c| (c.client_id, c.client_secret));
+            let accepts = if cfg.credentials.is_some() {
+                "the client id/secret from the environment"
+            } else {
+                "any client id/secret"
+            };
+            let server = SimServer::start(cfg, a.port)?;
+            println!(
+                "genesys simulator listening on {} (seed {}, profile {}); accepts {accepts}. Ctrl-C stops it.",
+                server.base_url(),
+                a.seed,
+                profile.name
+            );
+            server.join();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sim(SimCommand::Oracle(a)) => {
+            let profile = sim::profile(&a.profile).with_context(|| {
+                format!("--profile `{}`: expected small, medium or large", a.profile)
+            })?;
+            let from = sim::data::parse_day(&a.from)
+                .with_context(|| format!("--from `{}`: expected YYYY-MM-DD", a.from))?;
+            let to = sim::data::parse_day(&a.to)
+                .with_context(|| format!("--to `{}`: expected YYYY-MM-DD", a.to))?;
+            anyhow::ensure!(from < to, "--from must be before --to (--to is exclusive)");
+            let oracle = sim::oracle(&sim::Generator::new(a.seed, profile), from, to);
+            println!("{}", serde_json::to_string_pretty(&oracle)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sim(SimCommand::Bench(a)) => {
+            let profile = sim::profile(&a.profile).with_context(|| {
+                format!("--profile `{}`: expected small, medium or large", a.profile)
+            })?;
+            let from = sim::data::parse_day(&a.from)
+                .with_context(|| format!("--from `{}`: expected YYYY-MM-DD", a.from))?;
+            let r = sim::bench::serve_rate(a.seed, profile, from, a.days, a.page_size)?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

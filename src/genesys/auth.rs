@@ -44,12 +44,16 @@ impl Credentials {
     /// lines using the same names (environment wins over the file).
     pub fn load(file: Option<&Path>) -> Result<Self, String> {
         let mut id = std::env::var(ENV_CLIENT_ID).ok().filter(|s| !s.is_empty());
-        let mut secret = std::env::var(ENV_CLIENT_SECRET).ok().filter(|s| !s.is_empty());
+        let mut secret = std::env::var(ENV_CLIENT_SECRET)
+            .ok()
+            .filter(|s| !s.is_empty());
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read credentials file {}: {e}", path.display()))?;
             for line in text.lines() {
-                let Some((k, v)) = line.split_once('=') else { continue };
+                let Some((k, v)) = line.split_once('=') else {
+                    continue;
+                };
                 let v = v.trim().trim_matches('"').to_string();
                 match k.trim() {
                     ENV_CLIENT_ID if id.is_none() => id = Some(v),
@@ -59,7 +63,10 @@ impl Credentials {
             }
         }
         match (id, secret) {
-            (Some(client_id), Some(s)) => Ok(Self { client_id, client_secret: Secret::new(s) }),
+            (Some(client_id), Some(s)) => Ok(Self {
+                client_id,
+                client_secret: Secret::new(s),
+            }),
             _ => Err(format!(
                 "no Genesys credentials: set {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}, or pass \
                  --credentials-file with those two KEY=value lines (or use --simulate)"
@@ -74,7 +81,10 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let c = Credentials { client_id: "id".into(), client_secret: Secret::new("hunter2") };
+        let c = Credentials {
+            client_id: "id".into(),
+            client_secret: Secret::new("hunter2"),
+        };
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(format!("{}", c.client_secret), "***");
     }

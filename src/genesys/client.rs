@@ -34,10 +34,17 @@ const REGIONS: [(&str, &str); 17] = [
 
 /// `https://api.<domain>` for a region name.
 pub fn region_api_base(region: &str) -> Result<String, String> {
-    REGIONS.iter().find(|(r, _)| *r == region).map(|(_, d)| format!("https://api.{d}")).ok_or_else(|| {
-        let names: Vec<&str> = REGIONS.iter().map(|(r, _)| *r).collect();
-        format!("unknown region `{region}`; known regions: {}", names.join(", "))
-    })
+    REGIONS
+        .iter()
+        .find(|(r, _)| *r == region)
+        .map(|(_, d)| format!("https://api.{d}"))
+        .ok_or_else(|| {
+            let names: Vec<&str> = REGIONS.iter().map(|(r, _)| *r).collect();
+            format!(
+                "unknown region `{region}`; known regions: {}",
+                names.join(", ")
+            )
+        })
 }
 
 /// The login host the SDKs derive from the API host (`api.` → `login.`); loopback and
@@ -107,11 +114,20 @@ pub enum ApiError {
     #[error("{0}")]
     Config(String),
     #[error("{what}: {reason}{detail}")]
-    Request { what: String, reason: String, detail: String },
+    Request {
+        what: String,
+        reason: String,
+        detail: String,
+    },
     #[error("{what}: unexpected response: {detail}")]
     Protocol { what: String, detail: String },
     #[error("details job {job} for {interval} ended {state}{message}; rerun to submit it again")]
-    Job { job: String, interval: String, state: String, message: String },
+    Job {
+        job: String,
+        interval: String,
+        state: String,
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -160,15 +176,25 @@ struct Bucket {
 impl Bucket {
     fn new(per_minute: f64, burst: f64) -> Self {
         let burst = burst.max(1.0);
-        Self { rate: (per_minute / 60.0).max(1e-6), burst, tokens: burst, last: Instant::now() }
+        Self {
+            rate: (per_minute / 60.0).max(1e-6),
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
     }
     /// How long to wait before one request may go; takes the token.
     fn take(&mut self) -> Duration {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
         self.last = now;
         self.tokens -= 1.0;
-        if self.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-self.tokens / self.rate) }
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
     }
 }
 
@@ -195,7 +221,13 @@ impl Client {
             .build()
             .into();
         let bucket = Bucket::new(config.requests_per_minute, config.burst);
-        Self { agent, config, token: None, bucket, counters }
+        Self {
+            agent,
+            config,
+            token: None,
+            bucket,
+            counters,
+        }
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -205,8 +237,11 @@ impl Client {
     fn fetch_token(&mut self) -> Result<(), ApiError> {
         let what = "POST /oauth/token".to_string();
         let creds = &self.config.credentials;
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", creds.client_id, creds.client_secret.expose()));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            creds.client_id,
+            creds.client_secret.expose()
+        ));
         let url = format!("{}/oauth/token", self.config.login_base);
         let mut attempt = 0;
         loop {
@@ -220,7 +255,11 @@ impl Client {
                 .send(&b"grant_type=client_credentials"[..]);
             let (code, retry_after, body) = match resp {
                 Ok(mut r) => {
-                    let ra = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let ra = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
                     let body = r.body_mut().with_config().limit(1 << 20).read_to_vec();
                     match body {
                         Ok(b) => (Some(r.status().as_u16()), ra, b),
@@ -230,25 +269,40 @@ impl Client {
                 Err(_) => (None, None, Vec::new()),
             };
             let outcome = match code {
-                Some(c) => Outcome::Status { code: c, retry_after: retry_after.as_deref() },
+                Some(c) => Outcome::Status {
+                    code: c,
+                    retry_after: retry_after.as_deref(),
+                },
                 None => Outcome::Transport,
             };
             // A 401 from the token endpoint means bad client credentials: never "refresh".
-            match classify(outcome, attempt, true, &self.config.retry, rand::rng().random()) {
+            match classify(
+                outcome,
+                attempt,
+                true,
+                &self.config.retry,
+                rand::rng().random(),
+            ) {
                 Decision::Success => {
                     #[derive(Deserialize)]
                     struct TokenResponse {
                         access_token: String,
                         expires_in: u64,
                     }
-                    let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| ApiError::Protocol {
-                        what: what.clone(),
-                        detail: format!("token response is not {{access_token, expires_in}}: {e}"),
-                    })?;
+                    let t: TokenResponse =
+                        serde_json::from_slice(&body).map_err(|e| ApiError::Protocol {
+                            what: what.clone(),
+                            detail: format!(
+                                "token response is not {{access_token, expires_in}}: {e}"
+                            ),
+                        })?;
                     // Refresh proactively: at 90% of the lifetime, and at least a minute early.
                     let life = Duration::from_secs(t.expires_in);
                     let early = (life / 10).max(Duration::from_secs(60)).min(life / 2);
-                    self.token = Some(Token { value: Secret::new(t.access_token), refresh_at: Instant::now() + life - early });
+                    self.token = Some(Token {
+                        value: Secret::new(t.access_token),
+                        refresh_at: Instant::now() + life - early,
+                    });
                     self.counters.tokens_fetched.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
                 }
@@ -256,7 +310,9 @@ impl Client {
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(after);
                 }
-                Decision::RefreshToken | Decision::Fail { .. } if code == Some(401) || code == Some(400) => {
+                Decision::RefreshToken | Decision::Fail { .. }
+                    if code == Some(401) || code == Some(400) =>
+                {
                     return Err(ApiError::Request {
                         what,
                         reason: format!("HTTP {} from the login host", code.unwrap_or(0)),
@@ -268,17 +324,29 @@ impl Client {
                 }
                 Decision::RefreshToken => unreachable_refresh(),
                 Decision::Fail { reason } => {
-                    return Err(ApiError::Request { what, reason, detail: String::new() });
+                    return Err(ApiError::Request {
+                        what,
+                        reason,
+                        detail: String::new(),
+                    });
                 }
             }
         }
     }
 
     fn bearer(&mut self) -> Result<String, ApiError> {
-        if self.token.as_ref().is_none_or(|t| Instant::now() >= t.refresh_at) {
+        if self
+            .token
+            .as_ref()
+            .is_none_or(|t| Instant::now() >= t.refresh_at)
+        {
             self.fetch_token()?;
         }
-        Ok(self.token.as_ref().map(|t| format!("Bearer {}", t.value.expose())).unwrap_or_default())
+        Ok(self
+            .token
+            .as_ref()
+            .map(|t| format!("Bearer {}", t.value.expose()))
+            .unwrap_or_default())
     }
 
     /// Sends one request with limiter, auth and retries; returns the 2xx body.
@@ -290,22 +358,35 @@ impl Client {
             attempt += 1;
             let wait = self.bucket.take();
             if !wait.is_zero() {
-                self.counters.limiter_wait_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+                self.counters
+                    .limiter_wait_ms
+                    .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
                 std::thread::sleep(wait);
             }
             let auth = self.bearer()?;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
             let resp = match &method {
                 Method::Get => self.agent.get(&url).header("Authorization", &auth).call(),
-                Method::Delete => self.agent.delete(&url).header("Authorization", &auth).call(),
-                Method::Post(ct, body) => {
-                    self.agent.post(&url).header("Authorization", &auth).content_type(*ct).send(&body[..])
-                }
+                Method::Delete => self
+                    .agent
+                    .delete(&url)
+                    .header("Authorization", &auth)
+                    .call(),
+                Method::Post(ct, body) => self
+                    .agent
+                    .post(&url)
+                    .header("Authorization", &auth)
+                    .content_type(*ct)
+                    .send(&body[..]),
             };
             let mut transport_error = None;
             let (code, retry_after, body) = match resp {
                 Ok(mut r) => {
-                    let ra = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let ra = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
                     // A body cut mid-way is a transport failure: repeat the same request.
                     match r.body_mut().with_config().limit(1 << 30).read_to_vec() {
                         Ok(b) => (Some(r.status().as_u16()), ra, b),
@@ -324,26 +405,49 @@ impl Client {
                 Some(429) => self.counters.status_429.fetch_add(1, Ordering::Relaxed),
                 Some(401) => self.counters.status_401.fetch_add(1, Ordering::Relaxed),
                 Some(500..=599) => self.counters.status_5xx.fetch_add(1, Ordering::Relaxed),
-                None => self.counters.transport_errors.fetch_add(1, Ordering::Relaxed),
+                None => self
+                    .counters
+                    .transport_errors
+                    .fetch_add(1, Ordering::Relaxed),
                 _ => 0,
             };
             let outcome = match code {
-                Some(c) => Outcome::Status { code: c, retry_after: retry_after.as_deref() },
+                Some(c) => Outcome::Status {
+                    code: c,
+                    retry_after: retry_after.as_deref(),
+                },
                 None => Outcome::Transport,
             };
-            match classify(outcome, attempt, refreshed, &self.config.retry, rand::rng().random()) {
+            match classify(
+                outcome,
+                attempt,
+                refreshed,
+                &self.config.retry,
+                rand::rng().random(),
+            ) {
                 Decision::Success => {
-                    self.counters.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+                    self.counters
+                        .bytes
+                        .fetch_add(body.len() as u64, Ordering::Relaxed);
                     return Ok(body);
                 }
                 Decision::RefreshToken => {
                     refreshed = true;
                     self.token = None;
-                    tracing::info!(request = what, "token rejected (401): fetching a new one and retrying once");
+                    tracing::info!(
+                        request = what,
+                        "token rejected (401): fetching a new one and retrying once"
+                    );
                 }
                 Decision::Retry { after, reason } => {
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(request = what, attempt, wait_ms = after.as_millis() as u64, reason, "retrying");
+                    tracing::debug!(
+                        request = what,
+                        attempt,
+                        wait_ms = after.as_millis() as u64,
+                        reason,
+                        "retrying"
+                    );
                     std::thread::sleep(after);
                 }
                 Decision::Fail { reason } => {
@@ -352,7 +456,11 @@ impl Client {
                         (None, Some(e)) => format!(": {e}"),
                         _ => String::new(),
                     };
-                    return Err(ApiError::Request { what: what.to_string(), reason, detail });
+                    return Err(ApiError::Request {
+                        what: what.to_string(),
+                        reason,
+                        detail,
+                    });
                 }
             }
         }
@@ -374,13 +482,23 @@ impl Client {
         }
         serde_json::from_slice::<Submitted>(&resp)
             .map(|s| s.job_id)
-            .map_err(|e| ApiError::Protocol { what, detail: format!("expected {{\"jobId\"}}: {e}") })
+            .map_err(|e| ApiError::Protocol {
+                what,
+                detail: format!("expected {{\"jobId\"}}: {e}"),
+            })
     }
 
     pub fn job_status(&mut self, job: &str) -> Result<JobStatus, ApiError> {
         let what = format!("status of details job {job}");
-        let resp = self.send(Method::Get, &format!("/api/v2/analytics/conversations/details/jobs/{job}"), &what)?;
-        serde_json::from_slice(&resp).map_err(|e| ApiError::Protocol { what, detail: format!("expected {{\"state\"}}: {e}") })
+        let resp = self.send(
+            Method::Get,
+            &format!("/api/v2/analytics/conversations/details/jobs/{job}"),
+            &what,
+        )?;
+        serde_json::from_slice(&resp).map_err(|e| ApiError::Protocol {
+            what,
+            detail: format!("expected {{\"state\"}}: {e}"),
+        })
     }
 
     /// Polls with exponential backoff until the job leaves QUEUED/PENDING.
@@ -398,7 +516,10 @@ impl Client {
                         job: job.to_string(),
                         interval: interval.to_string(),
                         state: format!("{other:?}").to_uppercase(),
-                        message: status.error_message.map(|m| format!(": {m}")).unwrap_or_default(),
+                        message: status
+                            .error_message
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default(),
                     });
                 }
             }
@@ -416,13 +537,19 @@ impl Client {
 
     /// One results page, raw bytes as the API sent them.
     pub fn results_page(&mut self, job: &str, cursor: Option<&str>) -> Result<Vec<u8>, ApiError> {
-        let mut path = format!("/api/v2/analytics/conversations/details/jobs/{job}/results?pageSize={}", self.config.page_size);
+        let mut path = format!(
+            "/api/v2/analytics/conversations/details/jobs/{job}/results?pageSize={}",
+            self.config.page_size
+        );
         if let Some(c) = cursor {
             path.push_str("&cursor=");
             path.push_str(&percent_encode(c));
         }
         let what = match cursor {
-            Some(c) => format!("results of job {job} at cursor `{}`", crate::transform::error::shorten(c)),
+            Some(c) => format!(
+                "results of job {job} at cursor `{}`",
+                crate::transform::error::shorten(c)
+            ),
             None => format!("first results page of job {job}"),
         };
         self.send(Method::Get, &path, &what)
@@ -431,7 +558,11 @@ impl Client {
     /// Deletes a finished job (frees it on the server); failures are only logged.
     pub fn delete_job(&mut self, job: &str) {
         let what = format!("delete details job {job}");
-        if let Err(e) = self.send(Method::Delete, &format!("/api/v2/analytics/conversations/details/jobs/{job}"), &what) {
+        if let Err(e) = self.send(
+            Method::Delete,
+            &format!("/api/v2/analytics/conversations/details/jobs/{job}"),
+            &what,
+        ) {
             tracing::debug!(error = %e, "could not delete job");
         }
     }
@@ -439,17 +570,28 @@ impl Client {
     /// `dataAvailabilityDate` as epoch ms.
     pub fn availability(&mut self) -> Result<i64, ApiError> {
         let what = "details job availability".to_string();
-        let resp = self.send(Method::Get, "/api/v2/analytics/conversations/details/jobs/availability", &what)?;
+        let resp = self.send(
+            Method::Get,
+            "/api/v2/analytics/conversations/details/jobs/availability",
+            &what,
+        )?;
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Availability {
             data_availability_date: String,
         }
-        let a: Availability = serde_json::from_slice(&resp)
-            .map_err(|e| ApiError::Protocol { what: what.clone(), detail: format!("expected {{\"dataAvailabilityDate\"}}: {e}") })?;
-        crate::transform::timestamp::parse_iso_ms(&a.data_availability_date).ok_or_else(|| ApiError::Protocol {
-            what,
-            detail: format!("dataAvailabilityDate `{}` is not ISO-8601", a.data_availability_date),
+        let a: Availability = serde_json::from_slice(&resp).map_err(|e| ApiError::Protocol {
+            what: what.clone(),
+            detail: format!("expected {{\"dataAvailabilityDate\"}}: {e}"),
+        })?;
+        crate::transform::timestamp::parse_iso_ms(&a.data_availability_date).ok_or_else(|| {
+            ApiError::Protocol {
+                what,
+                detail: format!(
+                    "dataAvailabilityDate `{}` is not ISO-8601",
+                    a.data_availability_date
+                ),
+            }
         })
     }
 }
@@ -458,7 +600,10 @@ impl Client {
 fn unreachable_refresh() -> ! {
     // classify() is called with refreshed=true for the token endpoint, so it never asks
     // for a refresh there.
-    #[expect(clippy::panic, reason = "logic invariant of classify(refreshed = true)")]
+    #[expect(
+        clippy::panic,
+        reason = "logic invariant of classify(refreshed = true)"
+    )]
     {
         panic!("internal: token endpoint asked to refresh a token")
     }
@@ -523,6 +668,9 @@ mod tests {
         assert_eq!(b.take(), Duration::ZERO);
         assert_eq!(b.take(), Duration::ZERO);
         let wait = b.take();
-        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_millis(1000), "{wait:?}");
+        assert!(
+            wait > Duration::from_millis(900) && wait <= Duration::from_millis(1000),
+            "{wait:?}"
+        );
     }
 }

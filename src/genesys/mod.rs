@@ -10,4 +10,7 @@ mod client;
 pub mod retry;
 
 pub use auth::{Credentials, Secret};
-pub use client::{ApiCounters, ApiError, Client, ClientConfig, JobState, JobStatus, login_base_for, region_api_base};
+pub use client::{
+    ApiCounters, ApiError, Client, ClientConfig, JobState, JobStatus, login_base_for,
+    region_api_base,
+};

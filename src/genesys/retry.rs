@@ -29,7 +29,10 @@ impl Default for RetryPolicy {
 /// What happened on one attempt.
 #[derive(Clone, Copy, Debug)]
 pub enum Outcome<'a> {
-    Status { code: u16, retry_after: Option<&'a str> },
+    Status {
+        code: u16,
+        retry_after: Option<&'a str>,
+    },
     /// Connection refused/reset, timeout, truncated body: the request may be repeated.
     Transport,
 }
@@ -38,28 +41,51 @@ pub enum Outcome<'a> {
 pub enum Decision {
     Success,
     RefreshToken,
-    Retry { after: Duration, reason: &'static str },
-    Fail { reason: String },
+    Retry {
+        after: Duration,
+        reason: &'static str,
+    },
+    Fail {
+        reason: String,
+    },
 }
 
 /// `attempt` is 1-based; `jitter` in `[0, 1)` scales the backoff (full jitter).
-pub fn classify(outcome: Outcome<'_>, attempt: u32, refreshed: bool, policy: &RetryPolicy, jitter: f64) -> Decision {
+pub fn classify(
+    outcome: Outcome<'_>,
+    attempt: u32,
+    refreshed: bool,
+    policy: &RetryPolicy,
+    jitter: f64,
+) -> Decision {
     let backoff = || {
-        let exp = policy.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let exp = policy
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         exp.min(policy.cap).mul_f64(jitter.clamp(0.0, 1.0))
     };
     let exhausted = attempt >= policy.max_attempts;
     match outcome {
-        Outcome::Status { code: 200..=299, .. } => Decision::Success,
+        Outcome::Status {
+            code: 200..=299, ..
+        } => Decision::Success,
         Outcome::Status { code: 401, .. } if !refreshed => Decision::RefreshToken,
         Outcome::Status { code: 401, .. } => Decision::Fail {
-            reason: "HTTP 401 again after a fresh token: check the OAuth client's credentials and roles".into(),
+            reason:
+                "HTTP 401 again after a fresh token: check the OAuth client's credentials and roles"
+                    .into(),
         },
-        Outcome::Status { code, retry_after } if matches!(code, 408 | 429 | 500 | 502 | 503 | 504) => {
+        Outcome::Status { code, retry_after }
+            if matches!(code, 408 | 429 | 500 | 502 | 503 | 504) =>
+        {
             if exhausted {
-                return Decision::Fail { reason: format!("HTTP {code} on {attempt} attempts in a row") };
+                return Decision::Fail {
+                    reason: format!("HTTP {code} on {attempt} attempts in a row"),
+                };
             }
-            let asked = retry_after.and_then(|s| s.trim().parse::<u64>().ok()).map(Duration::from_secs);
+            let asked = retry_after
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
             match asked {
                 Some(wait) if wait > policy.max_retry_after => Decision::Fail {
                     reason: format!(
@@ -72,17 +98,32 @@ pub fn classify(outcome: Outcome<'_>, attempt: u32, refreshed: bool, policy: &Re
                 // Honour the server's wait and spread the herd by up to one base step.
                 Some(wait) => Decision::Retry {
                     after: wait + policy.base.mul_f64(jitter.clamp(0.0, 1.0)),
-                    reason: if code == 429 { "rate limited (429)" } else { "server unavailable" },
+                    reason: if code == 429 {
+                        "rate limited (429)"
+                    } else {
+                        "server unavailable"
+                    },
                 },
                 None => Decision::Retry {
                     after: backoff(),
-                    reason: if code == 429 { "rate limited (429)" } else { "server error" },
+                    reason: if code == 429 {
+                        "rate limited (429)"
+                    } else {
+                        "server error"
+                    },
                 },
             }
         }
-        Outcome::Status { code, .. } => Decision::Fail { reason: format!("HTTP {code}") },
-        Outcome::Transport if exhausted => Decision::Fail { reason: format!("connection failed {attempt} times in a row") },
-        Outcome::Transport => Decision::Retry { after: backoff(), reason: "connection error" },
+        Outcome::Status { code, .. } => Decision::Fail {
+            reason: format!("HTTP {code}"),
+        },
+        Outcome::Transport if exhausted => Decision::Fail {
+            reason: format!("connection failed {attempt} times in a row"),
+        },
+        Outcome::Transport => Decision::Retry {
+            after: backoff(),
+            reason: "connection error",
+        },
     }
 }
 
@@ -96,20 +137,68 @@ mod tests {
 
     #[test]
     fn retry_after_is_honoured_plus_jitter() {
-        let d = classify(Outcome::Status { code: 429, retry_after: Some("3") }, 1, false, &p(), 0.5);
-        assert_eq!(d, Decision::Retry { after: Duration::from_millis(3250), reason: "rate limited (429)" });
+        let d = classify(
+            Outcome::Status {
+                code: 429,
+                retry_after: Some("3"),
+            },
+            1,
+            false,
+            &p(),
+            0.5,
+        );
+        assert_eq!(
+            d,
+            Decision::Retry {
+                after: Duration::from_millis(3250),
+                reason: "rate limited (429)"
+            }
+        );
     }
 
     #[test]
     fn hours_long_retry_after_stops_instead_of_hanging() {
-        let d = classify(Outcome::Status { code: 429, retry_after: Some("7200") }, 1, false, &p(), 0.0);
+        let d = classify(
+            Outcome::Status {
+                code: 429,
+                retry_after: Some("7200"),
+            },
+            1,
+            false,
+            &p(),
+            0.0,
+        );
         assert!(matches!(d, Decision::Fail { reason } if reason.contains("7200s")));
     }
 
     #[test]
     fn expired_token_is_refreshed_once() {
-        assert_eq!(classify(Outcome::Status { code: 401, retry_after: None }, 1, false, &p(), 0.0), Decision::RefreshToken);
-        assert!(matches!(classify(Outcome::Status { code: 401, retry_after: None }, 2, true, &p(), 0.0), Decision::Fail { .. }));
+        assert_eq!(
+            classify(
+                Outcome::Status {
+                    code: 401,
+                    retry_after: None
+                },
+                1,
+                false,
+                &p(),
+                0.0
+            ),
+            Decision::RefreshToken
+        );
+        assert!(matches!(
+            classify(
+                Outcome::Status {
+                    code: 401,
+                    retry_after: None
+                },
+                2,
+                true,
+                &p(),
+                0.0
+            ),
+            Decision::Fail { .. }
+        ));
     }
 
     #[test]
@@ -124,7 +213,31 @@ mod tests {
 
     #[test]
     fn client_errors_are_permanent_and_attempts_are_bounded() {
-        assert!(matches!(classify(Outcome::Status { code: 400, retry_after: None }, 1, false, &p(), 0.0), Decision::Fail { .. }));
-        assert!(matches!(classify(Outcome::Status { code: 503, retry_after: None }, 10, false, &p(), 0.0), Decision::Fail { .. }));
+        assert!(matches!(
+            classify(
+                Outcome::Status {
+                    code: 400,
+                    retry_after: None
+                },
+                1,
+                false,
+                &p(),
+                0.0
+            ),
+            Decision::Fail { .. }
+        ));
+        assert!(matches!(
+            classify(
+                Outcome::Status {
+                    code: 503,
+                    retry_after: None
+                },
+                10,
+                false,
+                &p(),
+                0.0
+            ),
+            Decision::Fail { .. }
+        ));
     }
 }

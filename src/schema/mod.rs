@@ -190,8 +190,14 @@ mod tests {
             assert!(table.index_of(EXTRA_COLUMN).is_some(), "{}", table.name);
             assert!(table.index_of(PARTITION_COLUMN).is_some(), "{}", table.name);
             for k in table.key {
-                let idx = table.index_of(k).unwrap_or_else(|| panic!("{}: key {k}", table.name));
-                assert!(!table.columns[idx].nullable, "{}: key {k} nullable", table.name);
+                let idx = table
+                    .index_of(k)
+                    .unwrap_or_else(|| panic!("{}: key {k}", table.name));
+                assert!(
+                    !table.columns[idx].nullable,
+                    "{}: key {k} nullable",
+                    table.name
+                );
             }
         }
     }

@@ -4,21 +4,49 @@
 use super::{ColumnDef, ColumnType as T, Source, TableDef};
 
 const fn field(name: &'static str, api: &'static str, ty: T) -> ColumnDef {
-    ColumnDef { name, ty, nullable: true, source: Source::Field(api) }
+    ColumnDef {
+        name,
+        ty,
+        nullable: true,
+        source: Source::Field(api),
+    }
 }
 const fn required(name: &'static str, api: &'static str, ty: T) -> ColumnDef {
-    ColumnDef { name, ty, nullable: false, source: Source::Field(api) }
+    ColumnDef {
+        name,
+        ty,
+        nullable: false,
+        source: Source::Field(api),
+    }
 }
 const fn nested(name: &'static str, obj: &'static str, api: &'static str, ty: T) -> ColumnDef {
-    ColumnDef { name, ty, nullable: true, source: Source::Nested(obj, api) }
+    ColumnDef {
+        name,
+        ty,
+        nullable: true,
+        source: Source::Nested(obj, api),
+    }
 }
 const fn context(name: &'static str, ty: T) -> ColumnDef {
-    ColumnDef { name, ty, nullable: false, source: Source::Context }
+    ColumnDef {
+        name,
+        ty,
+        nullable: false,
+        source: Source::Context,
+    }
 }
-const VERSION: ColumnDef =
-    ColumnDef { name: "_version", ty: T::UInt64, nullable: false, source: Source::Version };
-const EXTRA: ColumnDef =
-    ColumnDef { name: "_extra", ty: T::Utf8, nullable: false, source: Source::Extra };
+const VERSION: ColumnDef = ColumnDef {
+    name: "_version",
+    ty: T::UInt64,
+    nullable: false,
+    source: Source::Version,
+};
+const EXTRA: ColumnDef = ColumnDef {
+    name: "_extra",
+    ty: T::Utf8,
+    nullable: false,
+    source: Source::Extra,
+};
 const PARTITION: &str = "toYYYYMM(conversation_start)";
 
 /// Identifies a table; the discriminant indexes per-table arrays.
@@ -43,7 +71,11 @@ pub static CONVERSATIONS: TableDef = TableDef {
         field("conversation_initiator", "conversationInitiator", T::Enum),
         field("customer_participation", "customerParticipation", T::Bool),
         field("division_ids", "divisionIds", T::Utf8List),
-        field("media_stats_min_conversation_mos", "mediaStatsMinConversationMos", T::Float64),
+        field(
+            "media_stats_min_conversation_mos",
+            "mediaStatsMinConversationMos",
+            T::Float64,
+        ),
         field(
             "media_stats_min_conversation_r_factor",
             "mediaStatsMinConversationRFactor",
@@ -51,8 +83,16 @@ pub static CONVERSATIONS: TableDef = TableDef {
         ),
         field("external_tag", "externalTag", T::Utf8),
         field("self_served", "selfServed", T::Bool),
-        field("originating_social_media_public", "originatingSocialMediaPublic", T::Bool),
-        field("associated_conversation_id", "associatedConversationId", T::Utf8),
+        field(
+            "originating_social_media_public",
+            "originatingSocialMediaPublic",
+            T::Bool,
+        ),
+        field(
+            "associated_conversation_id",
+            "associatedConversationId",
+            T::Utf8,
+        ),
         VERSION,
         EXTRA,
     ],
@@ -73,7 +113,11 @@ pub static PARTICIPANTS: TableDef = TableDef {
         field("user_id", "userId", T::Utf8),
         field("team_id", "teamId", T::Utf8),
         field("external_contact_id", "externalContactId", T::Utf8),
-        field("external_organization_id", "externalOrganizationId", T::Utf8),
+        field(
+            "external_organization_id",
+            "externalOrganizationId",
+            T::Utf8,
+        ),
         field("flagged_reason", "flaggedReason", T::Enum),
         field("screen_recording", "screenRecording", T::Bool),
         VERSION,
@@ -92,7 +136,12 @@ pub static PARTICIPANT_ATTRIBUTES: TableDef = TableDef {
         context("conversation_start", T::TimestampMs),
         context("participant_id", T::Utf8),
         context("name", T::Utf8),
-        ColumnDef { name: "value", ty: T::Utf8, nullable: true, source: Source::Context },
+        ColumnDef {
+            name: "value",
+            ty: T::Utf8,
+            nullable: true,
+            source: Source::Context,
+        },
         VERSION,
         EXTRA,
     ],
@@ -142,10 +191,25 @@ pub static SESSIONS: TableDef = TableDef {
         nested("flow_entry_reason", "flow", "entryReason", T::Utf8),
         nested("flow_exit_reason", "flow", "exitReason", T::Utf8),
         nested("flow_transfer_type", "flow", "transferType", T::Utf8),
-        nested("flow_transfer_target_name", "flow", "transferTargetName", T::Utf8),
-        nested("flow_transfer_target_address", "flow", "transferTargetAddress", T::Utf8),
+        nested(
+            "flow_transfer_target_name",
+            "flow",
+            "transferTargetName",
+            T::Utf8,
+        ),
+        nested(
+            "flow_transfer_target_address",
+            "flow",
+            "transferTargetAddress",
+            T::Utf8,
+        ),
         nested("flow_issued_callback", "flow", "issuedCallback", T::Bool),
-        nested("flow_starting_language", "flow", "startingLanguage", T::Utf8),
+        nested(
+            "flow_starting_language",
+            "flow",
+            "startingLanguage",
+            T::Utf8,
+        ),
         nested("flow_ending_language", "flow", "endingLanguage", T::Utf8),
         VERSION,
         EXTRA,
@@ -179,16 +243,33 @@ pub static SEGMENTS: TableDef = TableDef {
         field("audio_muted", "audioMuted", T::Bool),
         field("video_muted", "videoMuted", T::Bool),
         field("requested_language_id", "requestedLanguageId", T::Utf8),
-        field("requested_routing_skill_ids", "requestedRoutingSkillIds", T::Utf8List),
-        field("requested_routing_user_ids", "requestedRoutingUserIds", T::Utf8List),
+        field(
+            "requested_routing_skill_ids",
+            "requestedRoutingSkillIds",
+            T::Utf8List,
+        ),
+        field(
+            "requested_routing_user_ids",
+            "requestedRoutingUserIds",
+            T::Utf8List,
+        ),
         field("source_conversation_id", "sourceConversationId", T::Utf8),
         field("source_session_id", "sourceSessionId", T::Utf8),
-        field("destination_conversation_id", "destinationConversationId", T::Utf8),
+        field(
+            "destination_conversation_id",
+            "destinationConversationId",
+            T::Utf8,
+        ),
         field("destination_session_id", "destinationSessionId", T::Utf8),
         VERSION,
         EXTRA,
     ],
-    key: &["conversation_id", "participant_id", "session_id", "segment_index"],
+    key: &[
+        "conversation_id",
+        "participant_id",
+        "session_id",
+        "segment_index",
+    ],
     partition_by: PARTITION,
     version: "_version",
 };
@@ -208,7 +289,12 @@ pub static SESSION_METRICS: TableDef = TableDef {
         VERSION,
         EXTRA,
     ],
-    key: &["conversation_id", "participant_id", "session_id", "metric_index"],
+    key: &[
+        "conversation_id",
+        "participant_id",
+        "session_id",
+        "metric_index",
+    ],
     partition_by: PARTITION,
     version: "_version",
 };

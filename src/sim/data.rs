@@ -32,9 +32,27 @@ pub struct Profile {
 }
 
 pub const PROFILES: [Profile; 3] = [
-    Profile { name: "small", conversations_per_day: 400, queues: 4, agents: 25, media_mix: [70, 12, 8, 6, 4] },
-    Profile { name: "medium", conversations_per_day: 4_000, queues: 20, agents: 200, media_mix: [65, 15, 10, 6, 4] },
-    Profile { name: "large", conversations_per_day: 20_000, queues: 60, agents: 800, media_mix: [60, 18, 12, 6, 4] },
+    Profile {
+        name: "small",
+        conversations_per_day: 400,
+        queues: 4,
+        agents: 25,
+        media_mix: [70, 12, 8, 6, 4],
+    },
+    Profile {
+        name: "medium",
+        conversations_per_day: 4_000,
+        queues: 20,
+        agents: 200,
+        media_mix: [65, 15, 10, 6, 4],
+    },
+    Profile {
+        name: "large",
+        conversations_per_day: 20_000,
+        queues: 60,
+        agents: 800,
+        media_mix: [60, 18, 12, 6, 4],
+    },
 ];
 
 pub fn profile(name: &str) -> Option<Profile> {
@@ -245,7 +263,8 @@ pub struct Generator {
 
 fn rng_for(seed: u64, a: u64, b: u64) -> ChaCha8Rng {
     // SplitMix-style mixing so neighbouring (day, index) pairs get unrelated streams.
-    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     ChaCha8Rng::seed_from_u64(z ^ (z >> 31))
@@ -256,7 +275,14 @@ fn uuid(rng: &mut ChaCha8Rng) -> String {
     let a = (a & !(0xF000u128 << 64)) | (0x4000u128 << 64); // version 4
     let a = (a & !(0xC000u128 << 48)) | (0x8000u128 << 48); // variant
     let h = format!("{a:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Formats epoch ms as `yyyy-MM-ddTHH:mm:ss.SSSZ` without chrono (hot in the generator).
@@ -264,7 +290,12 @@ pub fn iso(ms: i64) -> String {
     let days = ms.div_euclid(MS_PER_DAY);
     let rem = ms.rem_euclid(MS_PER_DAY);
     let (y, m, d) = civil_from_days(days);
-    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
 }
 
@@ -286,7 +317,11 @@ pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
 pub fn parse_day(s: &str) -> Option<i64> {
     let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
     use chrono::Datelike as _;
-    Some(days_from_civil(i64::from(d.year()), i64::from(d.month()), i64::from(d.day())))
+    Some(days_from_civil(
+        i64::from(d.year()),
+        i64::from(d.month()),
+        i64::from(d.day()),
+    ))
 }
 
 fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
@@ -301,7 +336,12 @@ fn duration(rng: &mut ChaCha8Rng, median_ms: f64, spread: f64, lo: i64, hi: i64)
     ((median_ms * (z * spread).exp()) as i64).clamp(lo, hi)
 }
 
-const WRAPUP_NOTES: [&str; 4] = ["customer called back", "billing question", "escalated", "resolved first contact"];
+const WRAPUP_NOTES: [&str; 4] = [
+    "customer called back",
+    "billing question",
+    "escalated",
+    "resolved first contact",
+];
 const ATTR_TIERS: [&str; 3] = ["gold", "silver", "bronze"];
 const LANGUAGES: [&str; 3] = ["en-us", "es-us", "fr-ca"];
 
@@ -309,7 +349,12 @@ impl Generator {
     pub fn new(seed: u64, profile: Profile) -> Self {
         let mut rng = rng_for(seed, u64::MAX, 0);
         let named = |rng: &mut ChaCha8Rng, n: u32, prefix: &str| {
-            (0..n).map(|i| Named { id: uuid(rng), name: format!("{prefix} {}", i + 1) }).collect::<Vec<_>>()
+            (0..n)
+                .map(|i| Named {
+                    id: uuid(rng),
+                    name: format!("{prefix} {}", i + 1),
+                })
+                .collect::<Vec<_>>()
         };
         let queues = named(&mut rng, profile.queues, "Queue");
         let agents = named(&mut rng, profile.agents, "Agent");
@@ -318,7 +363,19 @@ impl Generator {
         let divisions = (0..2).map(|_| uuid(&mut rng)).collect();
         let skills = (0..8).map(|_| uuid(&mut rng)).collect();
         let edges = (0..2).map(|_| uuid(&mut rng)).collect();
-        Self { seed, profile, org: Org { queues, agents, wrapup_codes, divisions, flows, skills, edges } }
+        Self {
+            seed,
+            profile,
+            org: Org {
+                queues,
+                agents,
+                wrapup_codes,
+                divisions,
+                flows,
+                skills,
+                edges,
+            },
+        }
     }
 
     /// Number of conversations that start on epoch day `day` (weekends are quieter).
@@ -326,7 +383,11 @@ impl Generator {
         let mut rng = rng_for(self.seed, day as u64, u64::MAX);
         let weekday = (day + 4).rem_euclid(7); // 1970-01-01 was a Thursday; 0 = Sunday
         let base = f64::from(self.profile.conversations_per_day);
-        let factor = if weekday == 0 || weekday == 6 { 0.45 } else { 1.0 };
+        let factor = if weekday == 0 || weekday == 6 {
+            0.45
+        } else {
+            1.0
+        };
         let noise: f64 = rng.random_range(0.9..1.1);
         (base * factor * noise).round() as u32
     }
@@ -335,7 +396,11 @@ impl Generator {
     pub fn day(&self, day: i64) -> Vec<Conversation> {
         let n = self.count_for_day(day);
         let mut out: Vec<Conversation> = (0..n).map(|i| self.conversation(day, i)).collect();
-        out.sort_by(|a, b| a.start_ms.cmp(&b.start_ms).then_with(|| a.conversation_id.cmp(&b.conversation_id)));
+        out.sort_by(|a, b| {
+            a.start_ms
+                .cmp(&b.start_ms)
+                .then_with(|| a.conversation_id.cmp(&b.conversation_id))
+        });
         out
     }
 
@@ -374,7 +439,10 @@ impl Generator {
         let outbound = media == "voice" && rng.random_bool(0.12);
         let direction = if outbound { "outbound" } else { "inbound" };
         let queue = pick(rng, &org.queues);
-        let customer_addr = format!("tel:+1{}", rng.random_range(2_000_000_000u64..9_999_999_999));
+        let customer_addr = format!(
+            "tel:+1{}",
+            rng.random_range(2_000_000_000u64..9_999_999_999)
+        );
         let dnis = "tel:+18005550199".to_string();
 
         let mut t = start_ms;
@@ -392,7 +460,10 @@ impl Generator {
             let k = rng.random_range(0..4u32);
             let (key, value) = match k {
                 0 => ("CustomerTier", pick(rng, &ATTR_TIERS).to_string()),
-                1 => ("AccountNumber", format!("A-{}", rng.random_range(100_000..999_999))),
+                1 => (
+                    "AccountNumber",
+                    format!("A-{}", rng.random_range(100_000..999_999)),
+                ),
                 2 => ("ivr.Language", pick(rng, &LANGUAGES).to_string()),
                 _ => ("Reason", "Billing \"dispute\" / ümlaut".to_string()),
             };
@@ -465,7 +536,10 @@ impl Generator {
         let abandoned = !outbound && rng.random_bool(0.08);
         let answered_at = t + wait;
         let acd_segment_end = answered_at;
-        let mut acd_metrics = vec![metric("nOffered", 1, t), metric("tAcd", wait, acd_segment_end)];
+        let mut acd_metrics = vec![
+            metric("nOffered", 1, t),
+            metric("tAcd", wait, acd_segment_end),
+        ];
         if abandoned {
             acd_metrics.push(metric("tAbandon", wait, acd_segment_end));
             if wait < 5_000 {
@@ -479,7 +553,9 @@ impl Generator {
         }
         let agent = pick(rng, &org.agents);
         if !outbound {
-            let skills: Vec<String> = (0..rng.random_range(0..3)).map(|_| pick(rng, &org.skills).clone()).collect();
+            let skills: Vec<String> = (0..rng.random_range(0..3))
+                .map(|_| pick(rng, &org.skills).clone())
+                .collect();
             participants.push(Participant {
                 participant_id: uuid(rng),
                 participant_name: Some(queue.name.clone()),
@@ -498,7 +574,10 @@ impl Generator {
                     selected_agent_id: (!abandoned).then(|| agent.id.clone()),
                     active_skill_ids: (!skills.is_empty()).then(|| skills.clone()),
                     proposed_agents: (!abandoned && rng.random_bool(0.4)).then(|| {
-                        vec![ProposedAgent { proposed_agent_id: agent.id.clone(), agent_rank: 1 }]
+                        vec![ProposedAgent {
+                            proposed_agent_id: agent.id.clone(),
+                            agent_rank: 1,
+                        }]
                     }),
                     segments: vec![Segment {
                         requested_routing_skill_ids: (!skills.is_empty()).then_some(skills),
@@ -526,10 +605,18 @@ impl Generator {
             } else {
                 duration(rng, 240_000.0, 0.8, 15_000, 5_400_000)
             };
-            let held = rng.random_bool(0.2).then(|| duration(rng, 45_000.0, 0.7, 5_000, 600_000));
+            let held = rng
+                .random_bool(0.2)
+                .then(|| duration(rng, 45_000.0, 0.7, 5_000, 600_000));
             let acw = duration(rng, 30_000.0, 0.8, 2_000, 600_000);
             open = long_media && rng.random_bool(0.04);
-            let mut segments = vec![seg(t, Some(t + alert), if outbound { "dialing" } else { "alert" }, Some(&queue.id), None)];
+            let mut segments = vec![seg(
+                t,
+                Some(t + alert),
+                if outbound { "dialing" } else { "alert" },
+                Some(&queue.id),
+                None,
+            )];
             let mut metrics = vec![metric("tAlert", alert, t + alert)];
             let mut u = t + alert;
             metrics.push(metric("nConnected", 1, u));
@@ -538,23 +625,41 @@ impl Generator {
                 // Still interacting: the segment has no end, no completion metrics.
                 segments.push(seg(u, None, "interact", Some(&queue.id), None));
             } else {
-                segments.push(seg(u, Some(u + first_talk), "interact", Some(&queue.id), None));
+                segments.push(seg(
+                    u,
+                    Some(u + first_talk),
+                    "interact",
+                    Some(&queue.id),
+                    None,
+                ));
                 u += first_talk;
                 if let Some(h) = held {
                     segments.push(seg(u, Some(u + h), "hold", Some(&queue.id), None));
                     metrics.push(metric("tHeld", h, u + h));
                     metrics.push(metric("tHeldComplete", h, u + h));
                     u += h;
-                    segments.push(seg(u, Some(u + talk - first_talk), "interact", Some(&queue.id), Some("peer")));
+                    segments.push(seg(
+                        u,
+                        Some(u + talk - first_talk),
+                        "interact",
+                        Some(&queue.id),
+                        Some("peer"),
+                    ));
                     u += talk - first_talk;
                 } else if let Some(last) = segments.last_mut() {
-                    last.disconnect_type = Some(if rng.random_bool(0.003) { "callerHungUpEarly" } else { "peer" });
+                    last.disconnect_type = Some(if rng.random_bool(0.003) {
+                        "callerHungUpEarly"
+                    } else {
+                        "peer"
+                    });
                 }
                 metrics.push(metric("tTalk", talk, u));
                 metrics.push(metric("tTalkComplete", talk, u));
                 let mut wrap = seg(u, Some(u + acw), "wrapup", Some(&queue.id), None);
                 wrap.wrap_up_code = Some(pick(rng, &org.wrapup_codes).clone());
-                wrap.wrap_up_note = rng.random_bool(0.1).then(|| pick(rng, &WRAPUP_NOTES).to_string());
+                wrap.wrap_up_note = rng
+                    .random_bool(0.1)
+                    .then(|| pick(rng, &WRAPUP_NOTES).to_string());
                 segments.push(wrap);
                 metrics.push(metric("tAcw", acw, u + acw));
                 metrics.push(metric("tHandle", talk + held.unwrap_or(0) + acw, u + acw));
@@ -602,10 +707,20 @@ impl Generator {
             ani: (media == "voice").then(|| customer_addr.clone()),
             dnis: (media == "voice").then(|| dnis.clone()),
             address_from: (media == "email").then(|| "customer@example.net".to_string()),
-            provider: Some(if media == "voice" { "Edge" } else { "PureCloud Messaging" }),
+            provider: Some(if media == "voice" {
+                "Edge"
+            } else {
+                "PureCloud Messaging"
+            }),
             segments: vec![Segment {
                 sip_response_codes: (media == "voice").then(|| vec![200]),
-                ..seg(start_ms, end_ms, "interact", None, end_ms.map(|_| "endpoint"))
+                ..seg(
+                    start_ms,
+                    end_ms,
+                    "interact",
+                    None,
+                    end_ms.map(|_| "endpoint"),
+                )
             }],
             ..Default::default()
         });
@@ -618,11 +733,15 @@ impl Generator {
             conversation_end: end_ms.map(iso),
             originating_direction: direction,
             division_ids: vec![org.divisions[0].clone()],
-            media_stats_min_conversation_mos: voice.then(|| 3.5 + f64::from(rng.random_range(0..100u32)) / 100.0),
-            media_stats_min_conversation_r_factor: voice.then(|| 80.0 + f64::from(rng.random_range(0..1300u32)) / 100.0),
+            media_stats_min_conversation_mos: voice
+                .then(|| 3.5 + f64::from(rng.random_range(0..100u32)) / 100.0),
+            media_stats_min_conversation_r_factor: voice
+                .then(|| 80.0 + f64::from(rng.random_range(0..1300u32)) / 100.0),
             conversation_initiator: if outbound { "agent" } else { "customer" },
             customer_participation: true,
-            external_tag: rng.random_bool(0.02).then(|| format!("CRM-{}", rng.random_range(1000..9999))),
+            external_tag: rng
+                .random_bool(0.02)
+                .then(|| format!("CRM-{}", rng.random_range(1000..9999))),
             evaluations: (end_ms.is_some() && !abandoned && rng.random_bool(0.05)).then(|| {
                 vec![Evaluation {
                     evaluation_id: uuid(rng),
@@ -640,7 +759,13 @@ impl Generator {
     }
 }
 
-fn seg(start: i64, end: Option<i64>, kind: &'static str, queue: Option<&str>, disconnect: Option<&'static str>) -> Segment {
+fn seg(
+    start: i64,
+    end: Option<i64>,
+    kind: &'static str,
+    queue: Option<&str>,
+    disconnect: Option<&'static str>,
+) -> Segment {
     Segment {
         segment_start: iso(start),
         segment_end: end.map(iso),
@@ -654,7 +779,11 @@ fn seg(start: i64, end: Option<i64>, kind: &'static str, queue: Option<&str>, di
 }
 
 fn metric(name: &'static str, value: i64, at: i64) -> Metric {
-    Metric { name, value, emit_date: iso(at) }
+    Metric {
+        name,
+        value,
+        emit_date: iso(at),
+    }
 }
 
 #[cfg(test)]
@@ -667,7 +796,11 @@ mod tests {
         let a = Generator::new(7, p).day(19_800);
         let b = Generator::new(7, p).day(19_800);
         let c = Generator::new(8, p).day(19_800);
-        let ids = |v: &[Conversation]| v.iter().map(|c| c.conversation_id.clone()).collect::<Vec<_>>();
+        let ids = |v: &[Conversation]| {
+            v.iter()
+                .map(|c| c.conversation_id.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&a), ids(&b));
         assert_ne!(ids(&a), ids(&c));
     }
@@ -678,9 +811,19 @@ mod tests {
         let day = 19_800;
         let convs = g.day(day);
         let next_day = (day + 1) * MS_PER_DAY;
-        assert!(convs.iter().any(|c| c.end_ms.is_some_and(|e| e > next_day)), "midnight crossers");
-        assert!(convs.iter().any(|c| c.end_ms.is_none()), "open conversations");
-        assert!(convs.iter().all(|c| c.start_ms.div_euclid(MS_PER_DAY) == day));
+        assert!(
+            convs.iter().any(|c| c.end_ms.is_some_and(|e| e > next_day)),
+            "midnight crossers"
+        );
+        assert!(
+            convs.iter().any(|c| c.end_ms.is_none()),
+            "open conversations"
+        );
+        assert!(
+            convs
+                .iter()
+                .all(|c| c.start_ms.div_euclid(MS_PER_DAY) == day)
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `oracle` computes the exact expected rows from the same generator without HTTP;
 //! `server` serves the real endpoint paths over loopback HTTP.
 
+pub mod bench;
 pub mod data;
 pub mod oracle;
 pub mod server;

@@ -24,7 +24,10 @@ pub struct Oracle {
 
 /// Expected output for the UTC days `[from_day, to_day)` (epoch days).
 pub fn oracle(generator: &Generator, from_day: i64, to_day: i64) -> Oracle {
-    let mut tables: BTreeMap<String, u64> = crate::schema::ALL_TABLES.iter().map(|t| (t.name.to_string(), 0)).collect();
+    let mut tables: BTreeMap<String, u64> = crate::schema::ALL_TABLES
+        .iter()
+        .map(|t| (t.name.to_string(), 0))
+        .collect();
     let mut checks: BTreeMap<String, i64> = BTreeMap::new();
     let mut count = |name: &str, n: usize| *tables.entry(name.to_string()).or_default() += n as u64;
     let (mut open, mut metric_sum, mut seg_ms, mut start_s) = (0i64, 0i64, 0i64, 0i64);
@@ -35,7 +38,11 @@ pub fn oracle(generator: &Generator, from_day: i64, to_day: i64) -> Oracle {
             if d == day {
                 continue;
             }
-            outside += generator.day(d).iter().filter(|c| Generator::overlaps(c, ws, we)).count() as u64;
+            outside += generator
+                .day(d)
+                .iter()
+                .filter(|c| Generator::overlaps(c, ws, we))
+                .count() as u64;
         }
         for c in generator.day(day) {
             count("conversations", 1);
@@ -49,7 +56,11 @@ pub fn oracle(generator: &Generator, from_day: i64, to_day: i64) -> Oracle {
                     count("segments", s.segments.len());
                     count("session_metrics", s.metrics.len());
                     metric_sum += s.metrics.iter().map(|m| m.value).sum::<i64>();
-                    seg_ms += s.segments.iter().filter_map(|g| g.end_ms.map(|e| e - g.start_ms)).sum::<i64>();
+                    seg_ms += s
+                        .segments
+                        .iter()
+                        .filter_map(|g| g.end_ms.map(|e| e - g.start_ms))
+                        .sum::<i64>();
                 }
             }
         }

@@ -114,22 +114,36 @@ pub struct SimServer {
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error("cannot listen on {addr}: {source}; pick another --port or free it")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("cannot start the HTTP server: {0}")]
     Server(String),
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl SimServer {
     /// Starts on `127.0.0.1:port` (0 picks a free port).
     pub fn start(config: SimConfig, port: u16) -> Result<Self, SimError> {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let listener = bind_nodelay(addr).map_err(|source| SimError::Bind { addr: addr.to_string(), source })?;
-        let addr = listener.local_addr().map_err(|source| SimError::Bind { addr: addr.to_string(), source })?;
-        let server = Arc::new(tiny_http::Server::from_listener(listener, None).map_err(|e| SimError::Server(e.to_string()))?);
+        let listener = bind_nodelay(addr).map_err(|source| SimError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let server = Arc::new(
+            tiny_http::Server::from_listener(listener, None)
+                .map_err(|e| SimError::Server(e.to_string()))?,
+        );
         let generator = Generator::new(config.seed, config.profile);
         let threads_n = config.threads.max(1);
         let shared = Arc::new(Shared {
@@ -153,7 +167,13 @@ impl SimServer {
                 })
             })
             .collect();
-        Ok(Self { addr, server, shared, threads, stopping })
+        Ok(Self {
+            addr,
+            server,
+            shared,
+            threads,
+            stopping,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -203,13 +223,18 @@ fn bind_nodelay(addr: SocketAddr) -> std::io::Result<TcpListener> {
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
     // A panic while holding the lock cannot leave State half-updated in a way that matters
     // to a test double; keep serving.
-    shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    shared
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 type Reply = Response<std::io::Cursor<Vec<u8>>>;
 
 fn json_reply(status: u16, body: &serde_json::Value) -> Reply {
-    with_headers(Response::from_data(body.to_string().into_bytes()).with_status_code(StatusCode(status)))
+    with_headers(
+        Response::from_data(body.to_string().into_bytes()).with_status_code(StatusCode(status)),
+    )
 }
 
 fn with_headers(r: Reply) -> Reply {
@@ -281,16 +306,20 @@ fn route(
     let rest = path.strip_prefix(JOBS);
     match (method, rest) {
         (Method::Post, Some("")) => submit_job(shared, body),
-        (Method::Get, Some("/availability")) => {
-            json_reply(200, &json!({"dataAvailabilityDate": iso(availability(shared))}))
-        }
+        (Method::Get, Some("/availability")) => json_reply(
+            200,
+            &json!({"dataAvailabilityDate": iso(availability(shared))}),
+        ),
         (Method::Get, Some(r)) if r.ends_with("/results") => {
             let id = r.trim_start_matches('/').trim_end_matches("/results");
             results(shared, id, query)
         }
         (Method::Get, Some(r)) if !r.is_empty() => job_status(shared, r.trim_start_matches('/')),
         (Method::Delete, Some(r)) if !r.is_empty() => {
-            let removed = lock(shared).jobs.remove(r.trim_start_matches('/')).is_some();
+            let removed = lock(shared)
+                .jobs
+                .remove(r.trim_start_matches('/'))
+                .is_some();
             if removed {
                 with_headers(Response::from_data(Vec::new()).with_status_code(StatusCode(204)))
             } else {
@@ -313,35 +342,70 @@ fn route(
 
 fn token(shared: &Shared, body: &[u8], auth: Option<&str>) -> Reply {
     let form = String::from_utf8_lossy(body);
-    if !form.split('&').any(|kv| kv == "grant_type=client_credentials") {
-        return json_reply(400, &json!({"error": "unsupported_grant_type", "description": "grant_type must be client_credentials"}));
+    if !form
+        .split('&')
+        .any(|kv| kv == "grant_type=client_credentials")
+    {
+        return json_reply(
+            400,
+            &json!({"error": "unsupported_grant_type", "description": "grant_type must be client_credentials"}),
+        );
     }
     let basic = auth
         .and_then(|a| a.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok());
     let Some((id, secret)) = basic.as_deref().and_then(|b| b.split_once(':')) else {
-        return json_reply(401, &json!({"error": "invalid_client", "description": "client authentication failed"}));
+        return json_reply(
+            401,
+            &json!({"error": "invalid_client", "description": "client authentication failed"}),
+        );
     };
     if let Some((want_id, want_secret)) = &shared.config.credentials {
         if id != want_id || secret != want_secret.expose() {
-            return json_reply(401, &json!({"error": "invalid_client", "description": "client authentication failed"}));
+            return json_reply(
+                401,
+                &json!({"error": "invalid_client", "description": "client authentication failed"}),
+            );
         }
     }
     let n = shared.stats.tokens_issued.fetch_add(1, Ordering::Relaxed);
-    let token = format!("simtok-{:016x}-{n}", shared.cursor_key.wrapping_mul(n + 0x9E37));
+    let token = format!(
+        "simtok-{:016x}-{n}",
+        shared.cursor_key.wrapping_mul(n + 0x9E37)
+    );
     let ttl = shared.config.token_ttl_s;
-    lock(shared).tokens.insert(token.clone(), now_ms() + ttl as i64 * 1000);
-    json_reply(200, &json!({"access_token": token, "token_type": "bearer", "expires_in": ttl}))
+    lock(shared)
+        .tokens
+        .insert(token.clone(), now_ms() + ttl as i64 * 1000);
+    json_reply(
+        200,
+        &json!({"access_token": token, "token_type": "bearer", "expires_in": ttl}),
+    )
 }
 
 fn check_bearer(shared: &Shared, auth: Option<&str>) -> Result<(), Reply> {
-    let Some(token) = auth.and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer "))) else {
-        return Err(error_reply(401, "authentication.required", "No authentication bearer token specified in authorization header."));
+    let Some(token) = auth.and_then(|a| {
+        a.strip_prefix("Bearer ")
+            .or_else(|| a.strip_prefix("bearer "))
+    }) else {
+        return Err(error_reply(
+            401,
+            "authentication.required",
+            "No authentication bearer token specified in authorization header.",
+        ));
     };
     match lock(shared).tokens.get(token.trim()) {
         Some(exp) if *exp > now_ms() => Ok(()),
-        _ => Err(error_reply(401, "bad.credentials", "Invalid login credentials.")),
+        _ => Err(error_reply(
+            401,
+            "bad.credentials",
+            "Invalid login credentials.",
+        )),
     }
 }
 
@@ -358,23 +422,63 @@ fn parse_interval(s: &str) -> Option<(i64, i64)> {
 fn submit_job(shared: &Arc<Shared>, body: &[u8]) -> Reply {
     let query: serde_json::Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(_) => return error_reply(400, "bad.request", "The request could not be understood by the server due to malformed syntax."),
+        Err(_) => {
+            return error_reply(
+                400,
+                "bad.request",
+                "The request could not be understood by the server due to malformed syntax.",
+            );
+        }
     };
-    let Some(interval) = query.get("interval").and_then(|v| v.as_str()).and_then(parse_interval) else {
-        return error_reply(400, "bad.request", "interval is required: start/end as ISO-8601 instants, start before end.");
+    let Some(interval) = query
+        .get("interval")
+        .and_then(|v| v.as_str())
+        .and_then(parse_interval)
+    else {
+        return error_reply(
+            400,
+            "bad.request",
+            "interval is required: start/end as ISO-8601 instants, start before end.",
+        );
     };
-    let start_of_day = query.get("startOfDayIntervalMatching").and_then(|v| v.as_bool()).unwrap_or(false);
+    let start_of_day = query
+        .get("startOfDayIntervalMatching")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     let mut st = lock(shared);
-    let active = st.jobs.values().filter(|j| j.completed_ms.is_none() && j.failed.is_none()).count();
+    let active = st
+        .jobs
+        .values()
+        .filter(|j| j.completed_ms.is_none() && j.failed.is_none())
+        .count();
     if active >= shared.config.max_concurrent_jobs {
         shared.stats.status_429.fetch_add(1, Ordering::Relaxed);
-        return error_reply(429, "too.many.requests", "Rate limit exceeded the maximum. Retry the request in [5] seconds");
+        return error_reply(
+            429,
+            "too.many.requests",
+            "Rate limit exceeded the maximum. Retry the request in [5] seconds",
+        );
     }
     st.next_id += 1;
     let mut rng_id = shared.cursor_key ^ st.next_id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     rng_id ^= rng_id >> 29;
-    let id = format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", rng_id as u32, (rng_id >> 32) as u16, st.next_id & 0xfff, (rng_id >> 48) & 0xfff, st.next_id);
-    st.jobs.insert(id.clone(), Job { submitted_ms: now_ms(), completed_ms: None, data: None, failed: None });
+    let id = format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        rng_id as u32,
+        (rng_id >> 32) as u16,
+        st.next_id & 0xfff,
+        (rng_id >> 48) & 0xfff,
+        st.next_id
+    );
+    st.jobs.insert(
+        id.clone(),
+        Job {
+            submitted_ms: now_ms(),
+            completed_ms: None,
+            data: None,
+            failed: None,
+        },
+    );
     drop(st);
     shared.stats.jobs_submitted.fetch_add(1, Ordering::Relaxed);
     let (shared2, id2) = (Arc::clone(shared), id.clone());
@@ -397,7 +501,9 @@ fn job_data(shared: &Shared, (start, end): (i64, i64), start_of_day: bool) -> Ve
             let keep = if start_of_day {
                 c.start_ms >= start.div_euclid(MS_PER_DAY) * MS_PER_DAY && c.start_ms < end
             } else {
-                let e = c.end_ms.unwrap_or(c.start_ms + super::data::MAX_LIFETIME_MS);
+                let e = c
+                    .end_ms
+                    .unwrap_or(c.start_ms + super::data::MAX_LIFETIME_MS);
                 c.start_ms < end && e > start
             };
             if keep && c.start_ms < avail {
@@ -417,7 +523,13 @@ fn day_data(shared: &Shared, day: i64) -> Arc<Vec<Arc<Ser>>> {
         .generator
         .day(day)
         .into_iter()
-        .map(|c| Arc::new(Ser { start_ms: c.start_ms, end_ms: c.end_ms, json: serde_json::to_vec(&c).unwrap_or_default() }))
+        .map(|c| {
+            Arc::new(Ser {
+                start_ms: c.start_ms,
+                end_ms: c.end_ms,
+                json: serde_json::to_vec(&c).unwrap_or_default(),
+            })
+        })
         .collect();
     let data = Arc::new(data);
     let mut st = lock(shared);
@@ -438,7 +550,10 @@ fn job_status(shared: &Shared, id: &str) -> Reply {
     let now = now_ms();
     let latency = shared.config.job_latency_ms as i64;
     let state = if let Some(msg) = &job.failed {
-        return json_reply(200, &json!({"state": "FAILED", "errorMessage": msg, "submissionDate": iso(job.submitted_ms)}));
+        return json_reply(
+            200,
+            &json!({"state": "FAILED", "errorMessage": msg, "submissionDate": iso(job.submitted_ms)}),
+        );
     } else if job.completed_ms.is_some() {
         "FULFILLED"
     } else if now - job.submitted_ms < latency / 2 {
@@ -467,7 +582,9 @@ fn cursor_for(shared: &Shared, job: &str, offset: usize) -> String {
 }
 
 fn parse_cursor(shared: &Shared, job: &str, cursor: &str) -> Option<usize> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
     let raw = String::from_utf8(raw).ok()?;
     let (offset, _) = raw.split_once(':')?;
     let offset: usize = offset.parse().ok()?;
@@ -475,7 +592,9 @@ fn parse_cursor(shared: &Shared, job: &str, cursor: &str) -> Option<usize> {
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply {
@@ -483,7 +602,14 @@ fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply 
         None => shared.config.default_page_size,
         Some(Ok(n)) if (1..=shared.config.max_page_size).contains(&n) => n,
         Some(_) => {
-            return error_reply(400, "bad.request", &format!("pageSize must be between 1 and {}", shared.config.max_page_size));
+            return error_reply(
+                400,
+                "bad.request",
+                &format!(
+                    "pageSize must be between 1 and {}",
+                    shared.config.max_page_size
+                ),
+            );
         }
     };
     let data = {
@@ -492,9 +618,19 @@ fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply 
             return error_reply(404, "not.found", "The requested resource was not found.");
         };
         match (&job.data, job.completed_ms) {
-            (Some(d), Some(done)) if now_ms() <= done + shared.config.job_retention_ms => Arc::clone(d),
-            (_, Some(_)) => return error_reply(404, "not.found", "The job has expired; submit it again."),
-            _ => return error_reply(400, "bad.request", "The job is not FULFILLED yet; poll its status first."),
+            (Some(d), Some(done)) if now_ms() <= done + shared.config.job_retention_ms => {
+                Arc::clone(d)
+            }
+            (_, Some(_)) => {
+                return error_reply(404, "not.found", "The job has expired; submit it again.");
+            }
+            _ => {
+                return error_reply(
+                    400,
+                    "bad.request",
+                    "The job is not FULFILLED yet; poll its status first.",
+                );
+            }
         }
     };
     let offset = match query.get("cursor") {
@@ -506,9 +642,19 @@ fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply 
     };
     // Real pages may be short and still carry a cursor: make every 7th page short.
     let short = (offset / page_size.max(1)) % 7 == 3;
-    let take = if short { (page_size / 2).max(1) } else { page_size };
+    let take = if short {
+        (page_size / 2).max(1)
+    } else {
+        page_size
+    };
     let end = (offset + take).min(data.len());
-    let mut body = Vec::with_capacity(data[offset..end].iter().map(|c| c.json.len() + 1).sum::<usize>() + 160);
+    let mut body = Vec::with_capacity(
+        data[offset..end]
+            .iter()
+            .map(|c| c.json.len() + 1)
+            .sum::<usize>()
+            + 160,
+    );
     if end > offset {
         body.extend_from_slice(b"{\"conversations\":[");
         for (i, c) in data[offset..end].iter().enumerate() {
@@ -521,13 +667,20 @@ fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply 
     } else {
         body.push(b'{');
     }
-    body.extend_from_slice(format!("\"dataAvailabilityDate\":\"{}\"", iso(availability(shared))).as_bytes());
+    body.extend_from_slice(
+        format!("\"dataAvailabilityDate\":\"{}\"", iso(availability(shared))).as_bytes(),
+    );
     if end < data.len() {
-        body.extend_from_slice(format!(",\"cursor\":\"{}\"", cursor_for(shared, id, end)).as_bytes());
+        body.extend_from_slice(
+            format!(",\"cursor\":\"{}\"", cursor_for(shared, id, end)).as_bytes(),
+        );
     }
     body.push(b'}');
     shared.stats.pages_served.fetch_add(1, Ordering::Relaxed);
-    shared.stats.bytes_served.fetch_add(body.len() as u64, Ordering::Relaxed);
+    shared
+        .stats
+        .bytes_served
+        .fetch_add(body.len() as u64, Ordering::Relaxed);
     with_headers(Response::from_data(body).with_status_code(StatusCode(200)))
 }
 
@@ -538,7 +691,9 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(v) => {
                         out.push(v);
@@ -562,4 +717,3 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
-

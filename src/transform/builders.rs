@@ -82,7 +82,15 @@ pub struct TableBuilder {
 
 impl TableBuilder {
     pub fn new(def: &'static TableDef) -> Self {
-        Self { def, cols: def.columns.iter().map(|c| ColumnBuilder::new(c.ty)).collect(), rows: 0 }
+        Self {
+            def,
+            cols: def
+                .columns
+                .iter()
+                .map(|c| ColumnBuilder::new(c.ty))
+                .collect(),
+            rows: 0,
+        }
     }
 
     /// Finishes the batch and resets the builders for reuse.

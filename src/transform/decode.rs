@@ -25,7 +25,11 @@ impl Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for b in bytes {
             h ^= u64::from(*b);
             h = h.wrapping_mul(0x0100_0000_01b3);
@@ -91,7 +95,10 @@ impl Level {
         for (i, key) in children.iter().enumerate() {
             slots.insert(key, Slot::Child(i));
         }
-        let find = |name: &str| def.index_of(name).ok_or_else(|| format!("{}: no {name}", def.name));
+        let find = |name: &str| {
+            def.index_of(name)
+                .ok_or_else(|| format!("{}: no {name}", def.name))
+        };
         Ok(Self {
             def,
             slots,
@@ -122,9 +129,7 @@ impl Level {
         for (key, value) in obj.iter() {
             match self.slots.get(key) {
                 Some(Slot::Column(i)) => {
-                    if append(&mut b.cols[*i], value)
-                        .map_err(|p| FieldError::at(key, p))?
-                    {
+                    if append(&mut b.cols[*i], value).map_err(|p| FieldError::at(key, p))? {
                         set |= 1 << *i;
                     }
                 }
@@ -221,30 +226,58 @@ fn append(col: &mut ColumnBuilder, v: Value<'_, '_>) -> Result<bool, Problem> {
         return Ok(false);
     }
     match col {
-        ColumnBuilder::Utf8(b) => b.append_value(v.as_str().ok_or_else(|| Problem::expected("a string", v))?),
+        ColumnBuilder::Utf8(b) => {
+            b.append_value(v.as_str().ok_or_else(|| Problem::expected("a string", v))?)
+        }
         ColumnBuilder::Enum(b) => {
             b.append_value(v.as_str().ok_or_else(|| Problem::expected("a string", v))?);
         }
         ColumnBuilder::Timestamp(b) => {
-            let s = v.as_str().ok_or_else(|| Problem::expected("an ISO-8601 string", v))?;
-            b.append_value(parse_iso_ms(s).ok_or_else(|| Problem::BadTimestamp(super::error::shorten(s)))?);
+            let s = v
+                .as_str()
+                .ok_or_else(|| Problem::expected("an ISO-8601 string", v))?;
+            b.append_value(
+                parse_iso_ms(s).ok_or_else(|| Problem::BadTimestamp(super::error::shorten(s)))?,
+            );
         }
         ColumnBuilder::Int32(b) => {
-            let n = v.as_i64().ok_or_else(|| Problem::expected("an integer", v))?;
+            let n = v
+                .as_i64()
+                .ok_or_else(|| Problem::expected("an integer", v))?;
             b.append_value(i32::try_from(n).map_err(|_| Problem::expected("a 32-bit integer", v))?);
         }
-        ColumnBuilder::Int64(b) => b.append_value(v.as_i64().ok_or_else(|| Problem::expected("an integer", v))?),
+        ColumnBuilder::Int64(b) => b.append_value(
+            v.as_i64()
+                .ok_or_else(|| Problem::expected("an integer", v))?,
+        ),
         ColumnBuilder::UInt32(b) => {
-            let n = v.as_u64().ok_or_else(|| Problem::expected("an unsigned integer", v))?;
-            b.append_value(u32::try_from(n).map_err(|_| Problem::expected("a 32-bit unsigned integer", v))?);
+            let n = v
+                .as_u64()
+                .ok_or_else(|| Problem::expected("an unsigned integer", v))?;
+            b.append_value(
+                u32::try_from(n).map_err(|_| Problem::expected("a 32-bit unsigned integer", v))?,
+            );
         }
-        ColumnBuilder::UInt64(b) => b.append_value(v.as_u64().ok_or_else(|| Problem::expected("an unsigned integer", v))?),
-        ColumnBuilder::Float64(b) => b.append_value(v.cast_f64().ok_or_else(|| Problem::expected("a number", v))?),
-        ColumnBuilder::Bool(b) => b.append_value(v.as_bool().ok_or_else(|| Problem::expected("a boolean", v))?),
+        ColumnBuilder::UInt64(b) => b.append_value(
+            v.as_u64()
+                .ok_or_else(|| Problem::expected("an unsigned integer", v))?,
+        ),
+        ColumnBuilder::Float64(b) => b.append_value(
+            v.cast_f64()
+                .ok_or_else(|| Problem::expected("a number", v))?,
+        ),
+        ColumnBuilder::Bool(b) => b.append_value(
+            v.as_bool()
+                .ok_or_else(|| Problem::expected("a boolean", v))?,
+        ),
         ColumnBuilder::Utf8List(b) => {
-            let arr = v.as_array().ok_or_else(|| Problem::expected("an array of strings", v))?;
+            let arr = v
+                .as_array()
+                .ok_or_else(|| Problem::expected("an array of strings", v))?;
             for (i, item) in arr.iter().enumerate() {
-                let s = item.as_str().ok_or_else(|| Problem::ListItem(i, Box::new(Problem::expected("a string", item))))?;
+                let s = item.as_str().ok_or_else(|| {
+                    Problem::ListItem(i, Box::new(Problem::expected("a string", item)))
+                })?;
                 b.values().append_value(s);
             }
             b.append(true);

@@ -39,12 +39,25 @@ impl fmt::Display for PageRef {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
-    #[error("{page}: the body is not valid JSON ({reason}); check the raw page, or rerun to fetch it again")]
+    #[error(
+        "{page}: the body is not valid JSON ({reason}); check the raw page, or rerun to fetch it again"
+    )]
     InvalidJson { page: PageRef, reason: String },
     #[error("{page}: table `{table}`, field `{path}`: {problem}")]
-    Field { page: PageRef, table: &'static str, path: String, problem: Problem },
-    #[error("{page}: internal error building table `{table}`: {message} (this is a bug, please report it)")]
-    Internal { page: PageRef, table: &'static str, message: String },
+    Field {
+        page: PageRef,
+        table: &'static str,
+        path: String,
+        problem: Problem,
+    },
+    #[error(
+        "{page}: internal error building table `{table}`: {message} (this is a bug, please report it)"
+    )]
+    Internal {
+        page: PageRef,
+        table: &'static str,
+        message: String,
+    },
 }
 
 /// What is wrong with a value.
@@ -58,7 +71,10 @@ pub enum Problem {
 
 impl Problem {
     pub fn expected(expected: &'static str, v: Value<'_, '_>) -> Self {
-        Problem::Expected { expected, got: shorten(&super::decode::json_of(v)) }
+        Problem::Expected {
+            expected,
+            got: shorten(&super::decode::json_of(v)),
+        }
     }
 }
 
@@ -93,7 +109,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn at(key: &str, problem: Problem) -> Self {
-        Self { segments: vec![key.to_string()], problem }
+        Self {
+            segments: vec![key.to_string()],
+            problem,
+        }
     }
     /// Wraps the error as happening inside `key`.
     pub fn within(mut self, key: &str) -> Self {

@@ -43,7 +43,9 @@ pub struct PageOutput {
 
 impl PageOutput {
     pub fn rows(&self, table: TableId) -> usize {
-        self.batches.get(table as usize).map_or(0, RecordBatch::num_rows)
+        self.batches
+            .get(table as usize)
+            .map_or(0, RecordBatch::num_rows)
     }
 }
 
@@ -63,7 +65,8 @@ impl Ctx {
     fn of(def: &TableDef) -> Self {
         let idx = |n: &str| def.index_of(n);
         let own = |n: &str| {
-            def.index_of(n).filter(|i| def.columns[*i].source == crate::schema::Source::Context)
+            def.index_of(n)
+                .filter(|i| def.columns[*i].source == crate::schema::Source::Context)
         };
         Ctx {
             conversation_id: own("conversation_id"),
@@ -135,19 +138,35 @@ impl Transformer {
             segment: level(&crate::schema::SEGMENTS, &[]),
             metric: level(&crate::schema::SESSION_METRICS, &[]),
             ctx,
-            attr_version: attrs.index_of(crate::schema::VERSION_COLUMN).unwrap_or(usize::MAX),
-            attr_extra: attrs.index_of(crate::schema::EXTRA_COLUMN).unwrap_or(usize::MAX),
+            attr_version: attrs
+                .index_of(crate::schema::VERSION_COLUMN)
+                .unwrap_or(usize::MAX),
+            attr_extra: attrs
+                .index_of(crate::schema::EXTRA_COLUMN)
+                .unwrap_or(usize::MAX),
         }
     }
 
     /// Parses and flattens one page. On error the builders are discarded, so the next page
     /// starts clean.
     pub fn transform(&mut self, input: PageInput<'_>) -> Result<PageOutput, TransformError> {
-        let PageInput { page, bytes, window, version } = input;
-        let mut tape = self.tape.take().unwrap_or_else(|| Tape::null().reset()).reset();
+        let PageInput {
+            page,
+            bytes,
+            window,
+            version,
+        } = input;
+        let mut tape = self
+            .tape
+            .take()
+            .unwrap_or_else(|| Tape::null().reset())
+            .reset();
         let parsed = simd_json::fill_tape(bytes, &mut self.buffers, &mut tape);
         let result = match parsed {
-            Err(e) => Err(Ok(TransformError::InvalidJson { page: page.clone(), reason: e.to_string() })),
+            Err(e) => Err(Ok(TransformError::InvalidJson {
+                page: page.clone(),
+                reason: e.to_string(),
+            })),
             Ok(()) => self.walk(tape.as_value(), window, version),
         };
         self.tape = Some(tape.reset());
@@ -162,7 +181,11 @@ impl Transformer {
                         message: e.to_string(),
                     })?);
                 }
-                Ok(PageOutput { batches, conversations, dropped_outside_window: dropped })
+                Ok(PageOutput {
+                    batches,
+                    conversations,
+                    dropped_outside_window: dropped,
+                })
             }
             Err(e) => {
                 self.builders = ALL_TABLES.iter().map(|d| TableBuilder::new(d)).collect();
@@ -179,7 +202,10 @@ impl Transformer {
         }
     }
 
-    #[expect(clippy::type_complexity, reason = "private helper: parse error or field error")]
+    #[expect(
+        clippy::type_complexity,
+        reason = "private helper: parse error or field error"
+    )]
     fn walk(
         &mut self,
         root: Value<'_, '_>,
@@ -233,7 +259,13 @@ impl Transformer {
         let id = required_str(&obj, "conversationId").map_err(|e| (t, e))?;
         let start_raw = required_str(&obj, "conversationStart").map_err(|e| (t, e))?;
         let start = timestamp::parse_iso_ms(start_raw).ok_or_else(|| {
-            (t, FieldError::at("conversationStart", Problem::BadTimestamp(error::shorten(start_raw))))
+            (
+                t,
+                FieldError::at(
+                    "conversationStart",
+                    Problem::BadTimestamp(error::shorten(start_raw)),
+                ),
+            )
         })?;
         if let Some((ws, we)) = window {
             if start < ws || start >= we {
@@ -263,9 +295,16 @@ impl Transformer {
         Ok(true)
     }
 
-    fn participant(&mut self, p: Value<'_, '_>, parents: &Parents<'_>, version: u64) -> Result<(), WalkError> {
+    fn participant(
+        &mut self,
+        p: Value<'_, '_>,
+        parents: &Parents<'_>,
+        version: u64,
+    ) -> Result<(), WalkError> {
         let t = TableId::Participants;
-        let obj = p.as_object().ok_or_else(|| (t, FieldError::at("$", Problem::expected("an object", p))))?;
+        let obj = p
+            .as_object()
+            .ok_or_else(|| (t, FieldError::at("$", Problem::expected("an object", p))))?;
         let pid = required_str(&obj, "participantId").map_err(|e| (t, e))?;
         let b = &mut self.builders[t as usize];
         append_context(b, &self.levels.ctx[t as usize], parents, None);
@@ -274,16 +313,26 @@ impl Transformer {
             .participant
             .decode(&obj, b, version, &mut self.extra, &mut self.nested_extra)
             .map_err(|e| (t, e))?;
-        let parents = Parents { participant_id: pid, ..*parents };
+        let parents = Parents {
+            participant_id: pid,
+            ..*parents
+        };
         if let Some(list) = array_child(children[0], "sessions").map_err(|e| (t, e))? {
             for (si, s) in list.iter().enumerate() {
-                self.session(s, &parents, version).map_err(|(t, e)| (t, e.within_item("sessions", si)))?;
+                self.session(s, &parents, version)
+                    .map_err(|(t, e)| (t, e.within_item("sessions", si)))?;
             }
         }
         if let Some(attrs) = children[1].filter(|v| !v.is_null()) {
             let ta = TableId::ParticipantAttributes;
             let map = attrs.as_object().ok_or_else(|| {
-                (ta, FieldError::at("attributes", Problem::expected("an object of strings", attrs)))
+                (
+                    ta,
+                    FieldError::at(
+                        "attributes",
+                        Problem::expected("an object of strings", attrs),
+                    ),
+                )
             })?;
             let ctx = self.levels.ctx[ta as usize];
             let b = &mut self.builders[ta as usize];
@@ -297,7 +346,11 @@ impl Transformer {
                         b.cols[c].append_null();
                     } else {
                         let s = value.as_str().ok_or_else(|| {
-                            (ta, FieldError::at(name, Problem::expected("a string", value)).within("attributes"))
+                            (
+                                ta,
+                                FieldError::at(name, Problem::expected("a string", value))
+                                    .within("attributes"),
+                            )
                         })?;
                         b.utf8(c, s);
                     }
@@ -310,9 +363,16 @@ impl Transformer {
         Ok(())
     }
 
-    fn session(&mut self, s: Value<'_, '_>, parents: &Parents<'_>, version: u64) -> Result<(), WalkError> {
+    fn session(
+        &mut self,
+        s: Value<'_, '_>,
+        parents: &Parents<'_>,
+        version: u64,
+    ) -> Result<(), WalkError> {
         let t = TableId::Sessions;
-        let obj = s.as_object().ok_or_else(|| (t, FieldError::at("$", Problem::expected("an object", s))))?;
+        let obj = s
+            .as_object()
+            .ok_or_else(|| (t, FieldError::at("$", Problem::expected("an object", s))))?;
         let sid = required_str(&obj, "sessionId").map_err(|e| (t, e))?;
         let b = &mut self.builders[t as usize];
         append_context(b, &self.levels.ctx[t as usize], parents, None);
@@ -321,21 +381,33 @@ impl Transformer {
             .session
             .decode(&obj, b, version, &mut self.extra, &mut self.nested_extra)
             .map_err(|e| (t, e))?;
-        let parents = Parents { session_id: sid, ..*parents };
-        for (slot, key, table) in [(0, "segments", TableId::Segments), (1, "metrics", TableId::SessionMetrics)] {
+        let parents = Parents {
+            session_id: sid,
+            ..*parents
+        };
+        for (slot, key, table) in [
+            (0, "segments", TableId::Segments),
+            (1, "metrics", TableId::SessionMetrics),
+        ] {
             let Some(list) = array_child(children[slot], key).map_err(|e| (t, e))? else {
                 continue;
             };
             let ctx = self.levels.ctx[table as usize];
-            let level = if table == TableId::Segments { &self.levels.segment } else { &self.levels.metric };
+            let level = if table == TableId::Segments {
+                &self.levels.segment
+            } else {
+                &self.levels.metric
+            };
             let b = &mut self.builders[table as usize];
             for (i, item) in list.iter().enumerate() {
                 let wrap = |e: FieldError| (table, e.within_item(key, i));
-                let obj = item
-                    .as_object()
-                    .ok_or_else(|| wrap(FieldError::at("$", Problem::expected("an object", item))))?;
+                let obj = item.as_object().ok_or_else(|| {
+                    wrap(FieldError::at("$", Problem::expected("an object", item)))
+                })?;
                 append_context(b, &ctx, &parents, Some(i as u32));
-                level.decode(&obj, b, version, &mut self.extra, &mut self.nested_extra).map_err(wrap)?;
+                level
+                    .decode(&obj, b, version, &mut self.extra, &mut self.nested_extra)
+                    .map_err(wrap)?;
             }
         }
         Ok(())
@@ -351,17 +423,25 @@ impl Default for Transformer {
 #[cold]
 fn unreachable_schema(message: &str) -> Level {
     // Only reachable if a static TableDef is inconsistent, which the schema tests forbid.
-    #[expect(clippy::panic, reason = "static schema invariant, covered by unit tests")]
+    #[expect(
+        clippy::panic,
+        reason = "static schema invariant, covered by unit tests"
+    )]
     {
         panic!("schema definition error: {message}")
     }
 }
 
-fn required_str<'t, 'i>(obj: &simd_json::tape::Object<'t, 'i>, key: &'static str) -> Result<&'i str, FieldError> {
+fn required_str<'t, 'i>(
+    obj: &simd_json::tape::Object<'t, 'i>,
+    key: &'static str,
+) -> Result<&'i str, FieldError> {
     match obj.get(key) {
         None => Err(FieldError::at(key, Problem::Missing)),
         Some(v) if v.is_null() => Err(FieldError::at(key, Problem::Missing)),
-        Some(v) => v.into_string().ok_or_else(|| FieldError::at(key, Problem::expected("a string", v))),
+        Some(v) => v
+            .into_string()
+            .ok_or_else(|| FieldError::at(key, Problem::expected("a string", v))),
     }
 }
 
@@ -372,10 +452,15 @@ fn array_child<'t, 'i>(
     match v {
         None => Ok(None),
         Some(v) if v.is_null() => Ok(None),
-        Some(v) => v
-            .as_array()
-            .map(Some)
-            .ok_or_else(|| FieldError::at(key, Problem::Expected { expected: "an array", got: error::type_name(v).into() })),
+        Some(v) => v.as_array().map(Some).ok_or_else(|| {
+            FieldError::at(
+                key,
+                Problem::Expected {
+                    expected: "an array",
+                    got: error::type_name(v).into(),
+                },
+            )
+        }),
     }
 }
 

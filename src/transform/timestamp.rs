@@ -40,7 +40,11 @@ fn fast(b: &[u8]) -> Option<i64> {
     let hour = digits::<2>(b, 11)?;
     let minute = digits::<2>(b, 14)?;
     let second = digits::<2>(b, 17)?;
-    let millis = if b.len() == 24 { digits::<3>(b, 20)? } else { 0 };
+    let millis = if b.len() == 24 {
+        digits::<3>(b, 20)?
+    } else {
+        0
+    };
     if !(1..=12).contains(&month)
         || day < 1
         || day > days_in_month(year, month)
@@ -55,7 +59,9 @@ fn fast(b: &[u8]) -> Option<i64> {
 }
 
 fn slow(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.timestamp_millis())
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
@@ -125,7 +131,13 @@ mod tests {
 
     #[test]
     fn invalid_instants_are_rejected() {
-        for s in ["", "yesterday", "2024-02-30T00:00:00.000Z", "2024-03-05 14:02:11.347Z", "2024-13-01T00:00:00.000Z"] {
+        for s in [
+            "",
+            "yesterday",
+            "2024-02-30T00:00:00.000Z",
+            "2024-03-05 14:02:11.347Z",
+            "2024-13-01T00:00:00.000Z",
+        ] {
             assert_eq!(parse_iso_ms(s), None, "{s}");
         }
     }
@@ -133,7 +145,10 @@ mod tests {
     #[test]
     fn formatting_round_trips() {
         let ms = parse_iso_ms("2024-03-05T14:02:11.347Z");
-        assert_eq!(ms.map(format_iso_ms).as_deref(), Some("2024-03-05T14:02:11.347Z"));
+        assert_eq!(
+            ms.map(format_iso_ms).as_deref(),
+            Some("2024-03-05T14:02:11.347Z")
+        );
         assert_eq!(ms.map(format_date).as_deref(), Some("2024-03-05"));
     }
 }

@@ -1,0 +1,185 @@
+//! Command-line surface (clap derive). Raw flags only: `config` validates them into the
+//! types the library accepts. Only `main.rs` uses this module.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  everything asked was written
+  1  internal error (a bug: please report it)
+  2  bad command line or configuration
+  3  partial: some windows lie past the API's data availability date; rerun later
+  4  bad input data: a page could not be parsed (the error names page, cursor, table, field)
+  5  the Genesys API refused or kept failing (credentials, permissions, quota, outage)
+  6  the output could not be written (disk, permissions)
+
+Credentials come from GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET or --credentials-file,
+never from flags. Rerunning the same command after any failure or kill resumes from the
+checkpoint in <out>/_state and never duplicates rows.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "genesys-etl",
+    version,
+    about = "Genesys Cloud CX analytics into Parquet, exactly once",
+    long_about = "Extracts Genesys Cloud conversation details (async analytics jobs) into six typed, \
+                  Hive-partitioned Parquet tables: conversations, participants, participant_attributes, \
+                  sessions, segments, session_metrics. Resumable and idempotent. Without credentials, \
+                  --simulate runs the same pipeline against the built-in Genesys simulator.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log filter (tracing env-filter syntax), e.g. `info` or `genesys_etl=debug`.
+    #[arg(long, global = true, env = "GENESYS_ETL_LOG")]
+    pub log: Option<String>,
+    /// No progress bar, even on a terminal.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Extract a date range of conversation details into Parquet (resumable).
+    Backfill(BackfillArgs),
+    /// Re-transform saved results pages (from --archive-raw) without calling the API.
+    Replay(ReplayArgs),
+    /// The local Genesys API simulator and its oracle.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Pipeline {
+    /// Transform threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Pages in flight between fetch and transform: the memory bound.
+    #[arg(long, default_value_t = 8)]
+    pub channel_capacity: usize,
+    /// Target Parquet row-group size in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub row_group_mib: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct BackfillArgs {
+    /// First UTC day, inclusive (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: String,
+    /// Last UTC day, exclusive (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: String,
+    /// Output directory (tables, _state checkpoint, _runs summaries).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// API base URL, e.g. https://api.mypurecloud.de (the login host is derived from it).
+    #[arg(long, conflicts_with_all = ["region", "simulate"])]
+    pub api_base: Option<String>,
+    /// Genesys region, e.g. us-east-1, eu-central-1.
+    #[arg(long, conflicts_with = "simulate")]
+    pub region: Option<String>,
+    /// Login host base URL when it is not the API host with `api.` → `login.`.
+    #[arg(long)]
+    pub login_base: Option<String>,
+    /// File with GENESYS_CLIENT_ID=… and GENESYS_CLIENT_SECRET=… lines.
+    #[arg(long)]
+    pub credentials_file: Option<PathBuf>,
+    /// Run against the built-in simulator on a free loopback port.
+    #[arg(long)]
+    pub simulate: bool,
+    /// Simulator seed (with --simulate).
+    #[arg(long, default_value_t = 42, requires = "simulate")]
+    pub seed: u64,
+    /// Simulator org profile: small, medium, large (with --simulate).
+    #[arg(long, default_value = "small", requires = "simulate")]
+    pub profile: String,
+    /// Window per details job: `1d`, `12h`, `6h`, `1h` (or P1D, PT6H).
+    #[arg(long, default_value = "1d")]
+    pub window: String,
+    /// Conversations per results page.
+    #[arg(long, default_value_t = 1000)]
+    pub page_size: usize,
+    /// API requests per minute this run may spend (leave room for other integrations).
+    #[arg(long, default_value_t = 150.0)]
+    pub rate_limit: f64,
+    /// Also save every raw page here, for `replay`.
+    #[arg(long)]
+    pub archive_raw: Option<PathBuf>,
+    #[command(flatten)]
+    pub pipeline: Pipeline,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Directory of saved results pages (.json / .json.gz).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub pipeline: Pipeline,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SimCommand {
+    /// Serve the simulated Genesys API on loopback until interrupted.
+    Serve(SimServeArgs),
+    /// Print the exact expected rows per table for a day range, as JSON.
+    Oracle(SimOracleArgs),
+    /// Measure how fast the simulator serves results pages over HTTP.
+    Bench(SimBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SimServeArgs {
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// small, medium or large.
+    #[arg(long, default_value = "small")]
+    pub profile: String,
+    /// Token lifetime in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    pub token_ttl: u64,
+    /// Minimum time a job stays QUEUED/PENDING, in ms.
+    #[arg(long, default_value_t = 30)]
+    pub job_latency_ms: u64,
+    /// Largest accepted pageSize.
+    #[arg(long, default_value_t = 1000)]
+    pub max_page_size: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct SimOracleArgs {
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value = "small")]
+    pub profile: String,
+    /// First UTC day, inclusive.
+    #[arg(long)]
+    pub from: String,
+    /// Last UTC day, exclusive.
+    #[arg(long)]
+    pub to: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SimBenchArgs {
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value = "large")]
+    pub profile: String,
+    /// First UTC day; `--days` days are fetched.
+    #[arg(long, default_value = "2024-03-04")]
+    pub from: String,
+    #[arg(long, default_value_t = 2)]
+    pub days: i64,
+    #[arg(long, default_value_t = 1000)]
+    pub page_size: usize,
+}

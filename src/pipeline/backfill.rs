@@ -1,0 +1,166 @@
+//! The API source: one details job per window, cursor by cursor, on the fetch thread.
+//!
+//! Skips windows the checkpoint marks done; resumes an interrupted window from its saved
+//! cursor when its job still exists, otherwise re-extracts the window from scratch after
+//! the sink has removed that window's files (so nothing is doubled).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Sender;
+
+use super::{PipelineError, Source, Work};
+use crate::checkpoint::Checkpoint;
+use crate::genesys::{Client, JobState};
+use crate::page::{RawPage, Window, scan_top_level};
+use crate::sink::parquet::{DATASET, ParquetSink, write_durably};
+
+pub struct Backfill<'a> {
+    pub client: Client,
+    pub windows: Vec<Window>,
+    /// Snapshot taken before the run (the commit stage owns the live one).
+    pub checkpoint: Checkpoint,
+    pub sink: &'a ParquetSink,
+    pub archive: Option<PathBuf>,
+}
+
+#[derive(Debug, Default)]
+pub struct FetchReport {
+    pub windows_skipped: u64,
+    pub windows_resumed: u64,
+    pub jobs: u64,
+    pub stale_files_removed: u64,
+}
+
+/// Bodies that fail the structural scan are fetched again this many times in all.
+const PAGE_ATTEMPTS: u32 = 3;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Source for Backfill<'_> {
+    type Report = FetchReport;
+
+    fn run(mut self, tx: &Sender<Work>, abort: &AtomicBool) -> Result<FetchReport, PipelineError> {
+        let mut report = FetchReport::default();
+        let mut seq = 0u64;
+        let windows = std::mem::take(&mut self.windows);
+        for window in windows {
+            if abort.load(Ordering::Relaxed) {
+                break;
+            }
+            if self.checkpoint.completed.contains(&window.start_ms) {
+                report.windows_skipped += 1;
+                continue;
+            }
+            let interval = window.interval();
+            let resume = self
+                .checkpoint
+                .in_progress
+                .clone()
+                .filter(|p| p.window_start == window.start_ms);
+            let resumable = match &resume {
+                Some(p) => {
+                    matches!(self.client.job_status(&p.job_id), Ok(s) if s.state == JobState::Fulfilled)
+                }
+                None => false,
+            };
+            let (job, mut cursor, mut page) = match resume {
+                Some(p) if resumable => {
+                    report.stale_files_removed += self.sink.begin_window(&window, p.next_page)?;
+                    report.windows_resumed += 1;
+                    tracing::info!(window = %interval, page = p.next_page, "resuming window from its saved cursor");
+                    (p.job_id, p.next_cursor, p.next_page)
+                }
+                _ => {
+                    report.stale_files_removed += self.sink.begin_window(&window, 0)?;
+                    let job = self.client.submit_job(&interval)?;
+                    report.jobs += 1;
+                    self.client.wait_job(&job, &interval)?;
+                    (job, None, 0)
+                }
+            };
+            // A resumed window whose last page was already committed has nothing left to fetch.
+            let mut more = !(page > 0 && cursor.is_none());
+            while more {
+                if abort.load(Ordering::Relaxed) {
+                    return Ok(report);
+                }
+                let (bytes, next) = self.fetch_page(&job, cursor.as_deref(), &window, page, seq)?;
+                if let Some(dir) = &self.archive {
+                    write_durably(
+                        dir,
+                        &format!("{DATASET}-{}-{page:06}.json", window.label()),
+                        &bytes,
+                    )?;
+                }
+                more = next.is_some();
+                let raw = RawPage {
+                    seq,
+                    window: Some(window),
+                    page,
+                    job_id: Some(job.clone()),
+                    cursor: cursor.take(),
+                    next_cursor: next.clone(),
+                    version: now_ms(),
+                    file: None,
+                    bytes,
+                };
+                if tx.send(Work::Page(raw)).is_err() {
+                    return Ok(report);
+                }
+                seq += 1;
+                page += 1;
+                cursor = next;
+            }
+            if tx.send(Work::WindowDone { seq, window }).is_err() {
+                return Ok(report);
+            }
+            seq += 1;
+            self.client.delete_job(&job);
+        }
+        Ok(report)
+    }
+}
+
+impl Backfill<'_> {
+    /// Fetches one page and checks it is one complete JSON object; returns it and its cursor.
+    fn fetch_page(
+        &mut self,
+        job: &str,
+        cursor: Option<&str>,
+        window: &Window,
+        page: u32,
+        seq: u64,
+    ) -> Result<(Vec<u8>, Option<String>), PipelineError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let bytes = self.client.results_page(job, cursor)?;
+            match scan_top_level(&bytes) {
+                Ok(top) => return Ok((bytes, top.cursor)),
+                Err(e) if attempt < PAGE_ATTEMPTS => {
+                    tracing::warn!(window = %window.interval(), page, error = %e, "page body is not complete JSON; fetching it again");
+                }
+                Err(e) => {
+                    let page_ref = crate::transform::PageRef {
+                        seq,
+                        window: Some(window.interval()),
+                        page,
+                        cursor: cursor.map(str::to_string),
+                        file: None,
+                    };
+                    return Err(PipelineError::BadPage {
+                        page: page_ref.to_string(),
+                        reason: e.0,
+                        attempts: attempt,
+                    });
+                }
+            }
+        }
+    }
+}

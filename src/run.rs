@@ -1,0 +1,496 @@
+//! The jobs a user runs: `backfill` and `replay`. Validates raw flags into a config once,
+//! wires source → pipeline → sink, reports progress, writes the run summary
+//! (`<out>/_runs/<run-id>.json`) whether the run succeeded or not.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::checkpoint::CheckpointStore;
+use crate::cli::{BackfillArgs, Pipeline, ReplayArgs};
+use crate::genesys::{ApiCounters, ApiError, Client, ClientConfig, Credentials, Secret};
+use crate::page::Window;
+use crate::pipeline::backfill::{Backfill, FetchReport};
+use crate::pipeline::replay::Replay;
+use crate::pipeline::{Commit, PipelineError, PipelineOptions, Totals};
+use crate::progress::Progress;
+use crate::sim::data::{MS_PER_DAY, parse_day};
+use crate::sim::{SimConfig, SimServer};
+use crate::sink::parquet::{DATASET, ParquetSink, write_durably};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(
+        "{deferred} window(s) from {first} on lie past the API's data availability date {available}; they were not extracted. Rerun the same command later to complete them."
+    )]
+    Deferred {
+        deferred: usize,
+        first: String,
+        available: String,
+    },
+}
+
+impl RunError {
+    /// Exit code, as documented in `--help`.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Config(_) => 2,
+            RunError::Deferred { .. } => 3,
+            RunError::Pipeline(p) => match p {
+                PipelineError::Transform(_)
+                | PipelineError::BadPage { .. }
+                | PipelineError::Input { .. } => 4,
+                PipelineError::Api(ApiError::Config(_)) => 2,
+                PipelineError::Api(_) => 5,
+                PipelineError::Sink(_) | PipelineError::Checkpoint(_) => 6,
+                PipelineError::Internal(_) => 1,
+            },
+        }
+    }
+}
+
+/// The run summary written to `<out>/_runs/<run-id>.json`.
+#[derive(Debug, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub command: &'static str,
+    pub status: &'static str,
+    pub error: Option<String>,
+    pub asked: serde_json::Value,
+    pub windows: WindowsSummary,
+    pub totals: Totals,
+    pub api: Option<serde_json::Value>,
+    pub duration_s: f64,
+    pub rows_per_s: f64,
+    pub input_mb_per_s: f64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct WindowsSummary {
+    pub total: u64,
+    pub committed_this_run: u64,
+    pub skipped_already_done: u64,
+    pub resumed: u64,
+    pub deferred_past_availability: Vec<String>,
+    pub jobs_submitted: u64,
+    pub stale_files_removed: u64,
+}
+
+fn pipeline_options(p: &Pipeline) -> PipelineOptions {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    PipelineOptions {
+        threads: p.threads.unwrap_or(cores).max(1),
+        channel_capacity: p.channel_capacity.max(1),
+    }
+}
+
+/// Parses `1d`, `12h`, `30m`, `P1D`, `PT6H` into ms.
+pub fn parse_window(s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_uppercase();
+    let t = t
+        .strip_prefix("PT")
+        .or_else(|| t.strip_prefix('P'))
+        .unwrap_or(&t);
+    let (num, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("--window `{s}`: expected e.g. 1d, 12h, 30m"))?;
+    let ms = match unit {
+        "D" => n * MS_PER_DAY,
+        "H" => n * 3_600_000,
+        "M" => n * 60_000,
+        _ => return Err(format!("--window `{s}`: unit must be d, h or m")),
+    };
+    if ms <= 0 || ms > 7 * MS_PER_DAY {
+        return Err(format!("--window `{s}`: must be between 1m and 7d"));
+    }
+    if MS_PER_DAY % ms != 0 && ms % MS_PER_DAY != 0 {
+        return Err(format!(
+            "--window `{s}`: must divide a day (or be whole days) so windows align to UTC days"
+        ));
+    }
+    Ok(ms)
+}
+
+fn run_id() -> String {
+    let now = chrono::Utc::now();
+    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), std::process::id())
+}
+
+fn write_summary(out: &Path, summary: &RunSummary) {
+    let dir = out.join("_runs");
+    let bytes = serde_json::to_vec_pretty(summary).unwrap_or_default();
+    if let Err(e) = write_durably(&dir, &format!("{}.json", summary.run_id), &bytes) {
+        tracing::warn!(error = %e, "could not write the run summary");
+    }
+}
+
+fn api_json(c: &ApiCounters) -> serde_json::Value {
+    let g = ApiCounters::get;
+    serde_json::json!({
+        "requests": g(&c.requests), "retries": g(&c.retries), "status_429": g(&c.status_429),
+        "status_401": g(&c.status_401), "status_5xx": g(&c.status_5xx),
+        "transport_errors": g(&c.transport_errors), "tokens_fetched": g(&c.tokens_fetched),
+        "bytes": g(&c.bytes), "limiter_wait_ms": g(&c.limiter_wait_ms),
+    })
+}
+
+/// Validated backfill settings.
+struct BackfillPlan {
+    from_day: i64,
+    to_day: i64,
+    window_ms: i64,
+}
+
+fn plan(args: &BackfillArgs) -> Result<BackfillPlan, RunError> {
+    let day = |flag: &str, s: &str| {
+        parse_day(s).ok_or_else(|| {
+            RunError::Config(format!("--{flag} `{s}`: expected a UTC day as YYYY-MM-DD"))
+        })
+    };
+    let (from_day, to_day) = (day("from", &args.from)?, day("to", &args.to)?);
+    if from_day >= to_day {
+        return Err(RunError::Config(format!(
+            "--from {} must be before --to {} (--to is exclusive)",
+            args.from, args.to
+        )));
+    }
+    let window_ms = parse_window(&args.window).map_err(RunError::Config)?;
+    if !(1..=10_000).contains(&args.page_size) {
+        return Err(RunError::Config(
+            "--page-size must be between 1 and 10000".into(),
+        ));
+    }
+    if args.rate_limit <= 0.0 {
+        return Err(RunError::Config(
+            "--rate-limit must be positive (requests per minute)".into(),
+        ));
+    }
+    Ok(BackfillPlan {
+        from_day,
+        to_day,
+        window_ms,
+    })
+}
+
+/// Runs `backfill`; prints nothing itself except progress. Returns the summary.
+pub fn backfill(
+    args: &BackfillArgs,
+    progress_on_terminal: bool,
+) -> Result<RunSummary, (RunError, Option<RunSummary>)> {
+    let plan = plan(args).map_err(|e| (e, None))?;
+    let started = Instant::now();
+    let run_id = run_id();
+    // The simulator lives as long as this function when --simulate is set.
+    let mut _sim = None;
+    let (api_base, login_base, credentials) = if args.simulate {
+        let profile = crate::sim::profile(&args.profile).ok_or_else(|| {
+            (
+                RunError::Config(format!(
+                    "--profile `{}`: expected small, medium or large",
+                    args.profile
+                )),
+                None,
+            )
+        })?;
+        let creds = Credentials::load(None).unwrap_or_else(|_| Credentials {
+            client_id: "genesys-etl-simulator".into(),
+            client_secret: Secret::new(format!("sim-{:x}", std::process::id() as u64 ^ 0x5eed)),
+        });
+        let mut cfg = SimConfig::new(args.seed, profile);
+        cfg.credentials = Some((creds.client_id.clone(), creds.client_secret.clone()));
+        let sim = SimServer::start(cfg, 0).map_err(|e| (RunError::Config(e.to_string()), None))?;
+        let base = sim.base_url();
+        _sim = Some(sim);
+        (base.clone(), base, creds)
+    } else {
+        let api_base = match (&args.api_base, &args.region) {
+            (Some(b), _) => b.trim_end_matches('/').to_string(),
+            (None, Some(r)) => {
+                crate::genesys::region_api_base(r).map_err(|e| (RunError::Config(e), None))?
+            }
+            (None, None) => {
+                return Err((
+                    RunError::Config(
+                        "say where the API is: --region NAME, --api-base URL, or --simulate".into(),
+                    ),
+                    None,
+                ));
+            }
+        };
+        let creds = Credentials::load(args.credentials_file.as_deref())
+            .map_err(|e| (RunError::Config(e), None))?;
+        let login = args
+            .login_base
+            .clone()
+            .unwrap_or_else(|| crate::genesys::login_base_for(&api_base));
+        (api_base, login, creds)
+    };
+
+    let counters = Arc::new(ApiCounters::default());
+    let mut client_cfg = ClientConfig::new(api_base, credentials);
+    client_cfg.login_base = login_base;
+    client_cfg.page_size = args.page_size;
+    client_cfg.requests_per_minute = args.rate_limit;
+    let mut client = Client::new(client_cfg, counters.clone());
+
+    let asked = serde_json::json!({
+        "from": args.from, "to": args.to, "window": args.window, "out": args.out.display().to_string(),
+        "sink": "parquet", "simulate": args.simulate,
+    });
+    let mut windows = WindowsSummary::default();
+    let fail = |e: RunError, windows: WindowsSummary, totals: Totals| {
+        let summary = finish_summary(
+            &run_id,
+            "backfill",
+            Some(&e),
+            asked.clone(),
+            windows,
+            totals,
+            Some(&counters),
+            started,
+        );
+        write_summary(&args.out, &summary);
+        (e, Some(summary))
+    };
+
+    let sink = match ParquetSink::new(&args.out, args.pipeline.row_group_mib << 20) {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(fail(
+                PipelineError::from(e).into(),
+                windows,
+                Totals::default(),
+            ));
+        }
+    };
+    let store = CheckpointStore::new(&args.out, DATASET);
+    let checkpoint = match store.load(DATASET, plan.window_ms) {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(fail(
+                PipelineError::from(e).into(),
+                windows,
+                Totals::default(),
+            ));
+        }
+    };
+
+    let all = Window::split(
+        plan.from_day * MS_PER_DAY,
+        plan.to_day * MS_PER_DAY,
+        plan.window_ms,
+    );
+    windows.total = all.len() as u64;
+    // Never extract past the availability date: the API would silently return a partial tail.
+    let available = match client.availability() {
+        Ok(a) => a,
+        Err(e) => {
+            return Err(fail(
+                PipelineError::from(e).into(),
+                windows,
+                Totals::default(),
+            ));
+        }
+    };
+    let (ready, deferred): (Vec<Window>, Vec<Window>) =
+        all.into_iter().partition(|w| w.end_ms <= available);
+    windows.deferred_past_availability = deferred.iter().map(Window::interval).collect();
+    let already = ready
+        .iter()
+        .filter(|w| checkpoint.completed.contains(&w.start_ms))
+        .count() as u64;
+
+    let mut progress = Progress::new(
+        ready.len() as u64,
+        already,
+        "windows",
+        progress_on_terminal,
+        Some(counters.clone()),
+    );
+    let source = Backfill {
+        client,
+        windows: ready,
+        checkpoint: checkpoint.clone(),
+        sink: &sink,
+        archive: args.archive_raw.clone(),
+    };
+    let mut on_progress = |t: &Totals| progress.update(t, t.windows_committed);
+    let result = crate::pipeline::run(
+        source,
+        &sink,
+        pipeline_options(&args.pipeline),
+        Some(Commit {
+            store: &store,
+            checkpoint,
+        }),
+        &mut on_progress,
+    );
+    progress.finish();
+    let (totals, report) = match result {
+        Ok(r) => r,
+        Err(e) => return Err(fail(e.into(), windows, Totals::default())),
+    };
+    let FetchReport {
+        windows_skipped,
+        windows_resumed,
+        jobs,
+        stale_files_removed,
+    } = report;
+    windows.committed_this_run = totals.windows_committed;
+    windows.skipped_already_done = windows_skipped;
+    windows.resumed = windows_resumed;
+    windows.jobs_submitted = jobs;
+    windows.stale_files_removed = stale_files_removed;
+    if let Some(first) = deferred.first() {
+        let e = RunError::Deferred {
+            deferred: deferred.len(),
+            first: first.interval(),
+            available: crate::sim::data::iso(available),
+        };
+        return Err(fail(e, windows, totals));
+    }
+    let summary = finish_summary(
+        &run_id,
+        "backfill",
+        None,
+        asked,
+        windows,
+        totals,
+        Some(&counters),
+        started,
+    );
+    write_summary(&args.out, &summary);
+    Ok(summary)
+}
+
+/// Runs `replay`.
+pub fn replay(
+    args: &ReplayArgs,
+    progress_on_terminal: bool,
+) -> Result<RunSummary, (RunError, Option<RunSummary>)> {
+    let started = Instant::now();
+    let run_id = run_id();
+    let asked = serde_json::json!({"input": args.input.display().to_string(), "out": args.out.display().to_string(), "sink": "parquet"});
+    let fail = |e: RunError, totals: Totals| {
+        let summary = finish_summary(
+            &run_id,
+            "replay",
+            Some(&e),
+            asked.clone(),
+            WindowsSummary::default(),
+            totals,
+            None,
+            started,
+        );
+        write_summary(&args.out, &summary);
+        (e, Some(summary))
+    };
+    let source = Replay::from_dir(&args.input).map_err(|e| (e.into(), None))?;
+    let files = source.files.len() as u64;
+    let sink = ParquetSink::new(&args.out, args.pipeline.row_group_mib << 20)
+        .map_err(|e| fail(PipelineError::from(e).into(), Totals::default()))?;
+    let mut progress = Progress::new(files, 0, "pages", progress_on_terminal, None);
+    let mut on_progress = |t: &Totals| progress.update(t, t.pages);
+    let result = crate::pipeline::run(
+        source,
+        &sink,
+        pipeline_options(&args.pipeline),
+        None,
+        &mut on_progress,
+    );
+    progress.finish();
+    let (totals, _) = result.map_err(|e| fail(e.into(), Totals::default()))?;
+    let summary = finish_summary(
+        &run_id,
+        "replay",
+        None,
+        asked,
+        WindowsSummary::default(),
+        totals,
+        None,
+        started,
+    );
+    write_summary(&args.out, &summary);
+    Ok(summary)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per command; a builder adds nothing"
+)]
+fn finish_summary(
+    run_id: &str,
+    command: &'static str,
+    error: Option<&RunError>,
+    asked: serde_json::Value,
+    windows: WindowsSummary,
+    totals: Totals,
+    api: Option<&Arc<ApiCounters>>,
+    started: Instant,
+) -> RunSummary {
+    let secs = started.elapsed().as_secs_f64();
+    RunSummary {
+        run_id: run_id.to_string(),
+        command,
+        status: match error {
+            None => "complete",
+            Some(RunError::Deferred { .. }) => "partial",
+            Some(_) => "failed",
+        },
+        error: error.map(ToString::to_string),
+        asked,
+        windows,
+        rows_per_s: totals.total_rows() as f64 / secs.max(1e-9),
+        input_mb_per_s: totals.input_bytes as f64 / 1e6 / secs.max(1e-9),
+        totals,
+        api: api.map(|a| api_json(a)),
+        duration_s: secs,
+    }
+}
+
+/// Human summary printed at the end of a run.
+pub fn human_summary(s: &RunSummary, out: &Path) -> String {
+    let mut text = format!(
+        "{} {}: {} conversations, {} rows in {:.1}s ({:.0} rows/s, {:.1} MB/s of page JSON)\n",
+        s.command,
+        s.status,
+        s.totals.conversations,
+        s.totals.total_rows(),
+        s.duration_s,
+        s.rows_per_s,
+        s.input_mb_per_s
+    );
+    for (table, rows) in &s.totals.rows {
+        text.push_str(&format!("  {table:<24} {rows:>10} rows\n"));
+    }
+    if s.command == "backfill" {
+        text.push_str(&format!(
+            "  windows: {} committed, {} already done, {} deferred; {} conversations dropped as belonging to another window\n",
+            s.windows.committed_this_run,
+            s.windows.skipped_already_done,
+            s.windows.deferred_past_availability.len(),
+            s.totals.dropped_outside_window
+        ));
+        if let Some(api) = &s.api {
+            text.push_str(&format!(
+                "  API: {} requests, {} retries, {} × 429, {} × 401\n",
+                api["requests"], api["retries"], api["status_429"], api["status_401"]
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "  output: {} ({} files, {:.1} MB); summary in _runs/{}.json",
+        out.display(),
+        s.totals.files,
+        s.totals.output_bytes as f64 / 1e6,
+        s.run_id
+    ));
+    text
+}

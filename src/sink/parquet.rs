@@ -1,0 +1,178 @@
+//! Parquet sink: `<out>/<table>/date=YYYY-MM-DD/part-<dataset>-<window>-<page>.parquet`.
+//!
+//! Names are deterministic in (dataset, window, page), so a replayed page overwrites its
+//! own file and a re-extracted window replaces its files as a unit (`begin_window` removes
+//! what an earlier attempt left). A file becomes visible only complete and durable: write
+//! to a temp name, fsync, rename, fsync the directory. Safe to call from many workers.
+
+use std::fs::{self, File};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use arrow_array::{Array, BooleanArray, RecordBatch, TimestampMillisecondArray};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::{SinkError, Written};
+use crate::page::Window;
+use crate::schema::{ALL_TABLES, PARTITION_COLUMN};
+use crate::sim::data::MS_PER_DAY;
+use crate::transform::timestamp::format_date;
+
+pub const DATASET: &str = "details";
+
+pub struct ParquetSink {
+    root: PathBuf,
+    props: WriterProperties,
+}
+
+impl ParquetSink {
+    pub fn new(root: &Path, row_group_bytes: usize) -> Result<Self, SinkError> {
+        fs::create_dir_all(root).map_err(|e| SinkError::io(root, e))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_bytes(Some(row_group_bytes))
+            .set_created_by(concat!("genesys-etl ", env!("CARGO_PKG_VERSION")).to_string())
+            .build();
+        Ok(Self {
+            root: root.to_path_buf(),
+            props,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn part_name(window: &str, page: u32) -> String {
+        format!("part-{DATASET}-{window}-{page:06}.parquet")
+    }
+
+    /// Removes files of `window` with page index ≥ `from_page` (and stray temp files), so
+    /// an interrupted or re-extracted window cannot leave rows twice. Returns files removed.
+    pub fn begin_window(&self, window: &Window, from_page: u32) -> Result<u64, SinkError> {
+        let prefix = format!("part-{DATASET}-{}-", window.label());
+        let mut removed = 0;
+        for table in ALL_TABLES {
+            for day in window.days() {
+                let dir = self
+                    .root
+                    .join(table.name)
+                    .join(format!("date={}", format_date(day * MS_PER_DAY)));
+                let entries = match fs::read_dir(&dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(SinkError::io(&dir, e)),
+                };
+                for entry in entries.flatten() {
+                    let name = entry.file_name();
+                    let Some(name) = name.to_str() else { continue };
+                    let stale = match name
+                        .strip_prefix(&prefix)
+                        .and_then(|r| r.strip_suffix(".parquet"))
+                    {
+                        Some(page) => page.parse::<u32>().is_ok_and(|p| p >= from_page),
+                        None => name.starts_with(".tmp-"),
+                    };
+                    if stale {
+                        fs::remove_file(entry.path())
+                            .map_err(|e| SinkError::io(&entry.path(), e))?;
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Writes every non-empty table of a page, durably. `window` is the label in file names.
+    pub fn write_page(
+        &self,
+        window: &str,
+        page: u32,
+        batches: &[RecordBatch],
+        what: &str,
+    ) -> Result<Written, SinkError> {
+        let mut written = Written::default();
+        for (table, batch) in ALL_TABLES.iter().zip(batches) {
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            for (day, part) in split_by_day(batch).map_err(|message| SinkError::Encode {
+                table: table.name,
+                page: what.into(),
+                message,
+            })? {
+                let dir = self
+                    .root
+                    .join(table.name)
+                    .join(format!("date={}", format_date(day * MS_PER_DAY)));
+                let bytes = self.encode(&part).map_err(|message| SinkError::Encode {
+                    table: table.name,
+                    page: what.into(),
+                    message,
+                })?;
+                written.bytes += write_durably(&dir, &Self::part_name(window, page), &bytes)?;
+                written.files += 1;
+            }
+        }
+        Ok(written)
+    }
+
+    fn encode(&self, batch: &RecordBatch) -> Result<Vec<u8>, String> {
+        let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 3);
+        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(self.props.clone()))
+            .map_err(|e| e.to_string())?;
+        w.write(batch).map_err(|e| e.to_string())?;
+        w.close().map_err(|e| e.to_string())?;
+        Ok(buf)
+    }
+}
+
+/// Splits a batch by the UTC day of `conversation_start` (one part when all rows share it,
+/// which is the norm with daily windows).
+fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>, String> {
+    let col = batch
+        .column_by_name(PARTITION_COLUMN)
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
+        .ok_or_else(|| format!("no {PARTITION_COLUMN} timestamp column"))?;
+    let days: Vec<i64> = col
+        .values()
+        .iter()
+        .map(|ms| ms.div_euclid(MS_PER_DAY))
+        .collect();
+    let first = days.first().copied().unwrap_or(0);
+    if days.iter().all(|d| *d == first) {
+        return Ok(vec![(first, batch.clone())]);
+    }
+    let mut distinct = days.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    distinct
+        .into_iter()
+        .map(|day| {
+            let mask: BooleanArray = days.iter().map(|d| Some(*d == day)).collect();
+            arrow_select::filter::filter_record_batch(batch, &mask)
+                .map(|b| (day, b))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// temp file + fsync + rename + fsync(dir): the file is either absent or complete.
+pub fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<u64, SinkError> {
+    fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
+    let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
+    let target = dir.join(name);
+    let mut f = File::create(&tmp).map_err(|e| SinkError::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| SinkError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| SinkError::io(&tmp, e))?;
+    drop(f);
+    fs::rename(&tmp, &target).map_err(|e| SinkError::io(&target, e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| SinkError::io(dir, e))?;
+    Ok(bytes.len() as u64)
+}
