@@ -1,7 +1,7 @@
 //! `genesys-etl`: parses flags, calls the library, prints the error chain once, maps
 //! errors to the exit codes documented in `--help`.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -46,7 +46,8 @@ fn report(
 ) -> ExitCode {
     match result {
         Ok(summary) => {
-            println!("{}", run::human_summary(&summary, out));
+            // A closed stdout (`| head`) is not an error of the run.
+            let _ = writeln!(std::io::stdout(), "{}", run::human_summary(&summary, out));
             ExitCode::SUCCESS
         }
         Err((e, summary)) => {

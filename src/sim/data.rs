@@ -315,6 +315,9 @@ pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 /// Epoch day of `YYYY-MM-DD`.
 pub fn parse_day(s: &str) -> Option<i64> {
+    if s.len() != 10 {
+        return None;
+    }
     let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
     use chrono::Datelike as _;
     Some(days_from_civil(

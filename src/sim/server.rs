@@ -81,9 +81,21 @@ struct Ser {
 
 struct Job {
     submitted_ms: i64,
-    completed_ms: Option<i64>,
+    /// When generation finished (the data lake "ran" the query).
+    ready_ms: Option<i64>,
     data: Option<Arc<Vec<Arc<Ser>>>>,
     failed: Option<String>,
+}
+
+impl Job {
+    /// A job completes on its own once its data is ready and its latency has passed,
+    /// whether or not anyone polls it (so orphaned jobs do not hold the concurrency cap).
+    fn completed_ms(&self, latency_ms: i64) -> Option<i64> {
+        self.ready_ms.map(|r| r.max(self.submitted_ms + latency_ms))
+    }
+    fn fulfilled_at(&self, now: i64, latency_ms: i64) -> Option<i64> {
+        self.completed_ms(latency_ms).filter(|done| *done <= now)
+    }
 }
 
 #[derive(Default)]
@@ -446,10 +458,11 @@ fn submit_job(shared: &Arc<Shared>, body: &[u8]) -> Reply {
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
     let mut st = lock(shared);
+    let (now, latency) = (now_ms(), shared.config.job_latency_ms as i64);
     let active = st
         .jobs
         .values()
-        .filter(|j| j.completed_ms.is_none() && j.failed.is_none())
+        .filter(|j| j.fulfilled_at(now, latency).is_none() && j.failed.is_none())
         .count();
     if active >= shared.config.max_concurrent_jobs {
         shared.stats.status_429.fetch_add(1, Ordering::Relaxed);
@@ -474,7 +487,7 @@ fn submit_job(shared: &Arc<Shared>, body: &[u8]) -> Reply {
         id.clone(),
         Job {
             submitted_ms: now_ms(),
-            completed_ms: None,
+            ready_ms: None,
             data: None,
             failed: None,
         },
@@ -486,6 +499,7 @@ fn submit_job(shared: &Arc<Shared>, body: &[u8]) -> Reply {
         let data = job_data(&shared2, interval, start_of_day);
         if let Some(job) = lock(&shared2).jobs.get_mut(&id2) {
             job.data = Some(Arc::new(data));
+            job.ready_ms = Some(now_ms());
         }
     });
     json_reply(202, &json!({"jobId": id}))
@@ -543,35 +557,32 @@ fn day_data(shared: &Shared, day: i64) -> Arc<Vec<Arc<Ser>>> {
 }
 
 fn job_status(shared: &Shared, id: &str) -> Reply {
-    let mut st = lock(shared);
-    let Some(job) = st.jobs.get_mut(id) else {
+    let st = lock(shared);
+    let Some(job) = st.jobs.get(id) else {
         return error_reply(404, "not.found", "The requested resource was not found.");
     };
     let now = now_ms();
     let latency = shared.config.job_latency_ms as i64;
-    let state = if let Some(msg) = &job.failed {
+    if let Some(msg) = &job.failed {
         return json_reply(
             200,
             &json!({"state": "FAILED", "errorMessage": msg, "submissionDate": iso(job.submitted_ms)}),
         );
-    } else if job.completed_ms.is_some() {
-        "FULFILLED"
-    } else if now - job.submitted_ms < latency / 2 {
-        "QUEUED"
-    } else if job.data.is_none() || now - job.submitted_ms < latency {
-        "PENDING"
-    } else {
-        job.completed_ms = Some(now);
-        "FULFILLED"
-    };
-    let mut body = json!({"state": state, "submissionDate": iso(job.submitted_ms)});
-    if let Some(done) = job.completed_ms {
-        let expires = done + shared.config.job_retention_ms;
-        if now > expires {
-            body["state"] = json!("EXPIRED");
+    }
+    let mut body = json!({"submissionDate": iso(job.submitted_ms)});
+    match job.fulfilled_at(now, latency) {
+        Some(done) => {
+            let expires = done + shared.config.job_retention_ms;
+            body["state"] = json!(if now > expires {
+                "EXPIRED"
+            } else {
+                "FULFILLED"
+            });
+            body["completionDate"] = json!(iso(done));
+            body["expirationDate"] = json!(iso(expires));
         }
-        body["completionDate"] = json!(iso(done));
-        body["expirationDate"] = json!(iso(expires));
+        None if now - job.submitted_ms < latency / 2 => body["state"] = json!("QUEUED"),
+        None => body["state"] = json!("PENDING"),
     }
     json_reply(200, &body)
 }
@@ -617,7 +628,10 @@ fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply 
         let Some(job) = st.jobs.get(id) else {
             return error_reply(404, "not.found", "The requested resource was not found.");
         };
-        match (&job.data, job.completed_ms) {
+        match (
+            &job.data,
+            job.fulfilled_at(now_ms(), shared.config.job_latency_ms as i64),
+        ) {
             (Some(d), Some(done)) if now_ms() <= done + shared.config.job_retention_ms => {
                 Arc::clone(d)
             }

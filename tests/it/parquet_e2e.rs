@@ -1,0 +1,212 @@
+use crate::support::*;
+
+#[test]
+fn demo_range_equals_the_oracle_table_by_table() {
+    let dir = tmp();
+    let out = dir.path().to_str().unwrap();
+    let run = run_ok(&backfill_args(out, "2024-03-04", "2024-03-07", &[]));
+    let oracle = oracle("42", "small", "2024-03-04", "2024-03-07");
+    assert_matches_oracle(&read_back(dir.path()), &oracle);
+    // The cross-midnight duplicates the jobs returned were dropped, and counted.
+    assert!(oracle["returned_outside_window"].as_u64().unwrap() > 0);
+    let summary = std::fs::read_dir(dir.path().join("_runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(summary).unwrap()).unwrap();
+    assert_eq!(summary["status"], "complete");
+    assert_eq!(
+        summary["totals"]["dropped_outside_window"],
+        oracle["returned_outside_window"]
+    );
+    assert_eq!(summary["totals"]["rows"], oracle["tables"]);
+    assert!(String::from_utf8_lossy(&run.stdout).contains("backfill complete"));
+}
+
+#[test]
+fn one_thread_and_many_threads_small_and_large_channel_give_identical_rows() {
+    let (a, b) = (tmp(), tmp());
+    let (pa, pb) = (a.path().to_str().unwrap(), b.path().to_str().unwrap());
+    // Many small pages through one thread and a one-slot channel…
+    run_ok(&backfill_args(
+        pa,
+        "2024-03-08",
+        "2024-03-11",
+        &[
+            "--threads",
+            "1",
+            "--channel-capacity",
+            "1",
+            "--page-size",
+            "37",
+        ],
+    ));
+    // …and large pages through four threads, a wide channel and 6-hour windows.
+    run_ok(&backfill_args(
+        pb,
+        "2024-03-08",
+        "2024-03-11",
+        &[
+            "--threads",
+            "4",
+            "--channel-capacity",
+            "64",
+            "--window",
+            "6h",
+        ],
+    ));
+    let (ra, rb) = (read_back(a.path()), read_back(b.path()));
+    assert_eq!(ra["digest"], rb["digest"]);
+    assert_matches_oracle(&ra, &oracle("42", "small", "2024-03-08", "2024-03-11"));
+}
+
+#[test]
+fn a_second_identical_run_changes_nothing_and_calls_no_api() {
+    let dir = tmp();
+    let out = dir.path().to_str().unwrap();
+    run_ok(&backfill_args(out, "2024-03-04", "2024-03-06", &[]));
+    let before = read_back(dir.path());
+    let second = run_ok(&backfill_args(out, "2024-03-04", "2024-03-06", &[]));
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("0 committed, 2 already done"),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    assert_eq!(read_back(dir.path()), before);
+}
+
+#[test]
+fn replay_of_archived_pages_equals_the_backfill() {
+    let (a, raw, b) = (tmp(), tmp(), tmp());
+    let (pa, praw, pb) = (
+        a.path().to_str().unwrap(),
+        raw.path().to_str().unwrap(),
+        b.path().to_str().unwrap(),
+    );
+    run_ok(&backfill_args(
+        pa,
+        "2024-03-04",
+        "2024-03-06",
+        &["--archive-raw", praw, "--page-size", "100"],
+    ));
+    run_ok(&["replay", "--input", praw, "--out", pb]);
+    let (ra, rb) = (read_back(a.path()), read_back(b.path()));
+    assert_eq!(ra["digest"], rb["digest"]);
+    assert_eq!(ra["tables"], rb["tables"]);
+}
+
+#[test]
+fn gzipped_pages_replay_like_plain_ones() {
+    use std::io::Write as _;
+    let (raw, gz, a, b) = (tmp(), tmp(), tmp(), tmp());
+    let praw = raw.path().to_str().unwrap();
+    run_ok(&backfill_args(
+        a.path().to_str().unwrap(),
+        "2024-03-04",
+        "2024-03-05",
+        &["--archive-raw", praw],
+    ));
+    for entry in std::fs::read_dir(raw.path()).unwrap() {
+        let p = entry.unwrap().path();
+        let name = format!("{}.gz", p.file_name().unwrap().to_str().unwrap());
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(gz.path().join(name)).unwrap(),
+            flate2::Compression::fast(),
+        );
+        enc.write_all(&std::fs::read(&p).unwrap()).unwrap();
+        enc.finish().unwrap();
+    }
+    run_ok(&[
+        "replay",
+        "--input",
+        praw,
+        "--out",
+        b.path().to_str().unwrap(),
+    ]);
+    let c = tmp();
+    run_ok(&[
+        "replay",
+        "--input",
+        gz.path().to_str().unwrap(),
+        "--out",
+        c.path().to_str().unwrap(),
+    ]);
+    assert_eq!(read_back(b.path())["digest"], read_back(c.path())["digest"]);
+}
+
+#[test]
+fn real_client_against_standalone_simulator_with_credentials_from_env() {
+    let sim = ExternalSim::start("7", "small", "etl-client", "s3cr3t-for-test");
+    let dir = tmp();
+    let out = dir.path().to_str().unwrap();
+    let o = cmd(&[
+        "backfill",
+        "--api-base",
+        &sim.base,
+        "--from",
+        "2024-03-04",
+        "--to",
+        "2024-03-05",
+        "--out",
+        out,
+        "--rate-limit",
+        "100000",
+    ])
+    .env("GENESYS_CLIENT_ID", "etl-client")
+    .env("GENESYS_CLIENT_SECRET", "s3cr3t-for-test")
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_matches_oracle(
+        &read_back(dir.path()),
+        &oracle("7", "small", "2024-03-04", "2024-03-05"),
+    );
+}
+
+#[test]
+fn wrong_secret_fails_with_exit_5_and_never_prints_the_secret() {
+    let sim = ExternalSim::start("7", "small", "etl-client", "right-secret");
+    let dir = tmp();
+    let o = cmd(&[
+        "backfill",
+        "--api-base",
+        &sim.base,
+        "--from",
+        "2024-03-04",
+        "--to",
+        "2024-03-05",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ])
+    .env("GENESYS_CLIENT_ID", "etl-client")
+    .env("GENESYS_CLIENT_SECRET", "WRONG-zebra-secret")
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("/oauth/token") && stderr.contains("GENESYS_CLIENT_SECRET"),
+        "{stderr}"
+    );
+    let mut everything = format!("{stderr}{}", String::from_utf8_lossy(&o.stdout));
+    for f in walk(dir.path()) {
+        everything.push_str(&String::from_utf8_lossy(&std::fs::read(f).unwrap()));
+    }
+    assert!(!everything.contains("WRONG-zebra-secret"));
+}
+
+fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
