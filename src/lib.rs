@@ -4,6 +4,8 @@
 //! checkpoint) → `transform` (JSON → Arrow) → `sink`; `schema` is the leaf everything
 //! reads; `sim` is the local Genesys API used as test oracle and benchmark source.
 
+#![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used))]
+
 pub mod checkpoint;
 pub mod cli;
 pub mod genesys;

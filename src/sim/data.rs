@@ -504,7 +504,7 @@ impl Generator {
                         transfer_target_name: Some(queue.name.clone()),
                         transfer_target_address: Some(queue.id.clone()),
                         starting_language: "en-us",
-                        ending_language: *pick(rng, &LANGUAGES),
+                        ending_language: LANGUAGES[rng.random_range(0..LANGUAGES.len())],
                         outcomes: if rng.random_bool(0.3) {
                             vec![FlowOutcome {
                                 flow_outcome: "Authenticated",

@@ -377,13 +377,13 @@ fn token(shared: &Shared, body: &[u8], auth: Option<&str>) -> Reply {
             &json!({"error": "invalid_client", "description": "client authentication failed"}),
         );
     };
-    if let Some((want_id, want_secret)) = &shared.config.credentials {
-        if id != want_id || secret != want_secret.expose() {
-            return json_reply(
-                401,
-                &json!({"error": "invalid_client", "description": "client authentication failed"}),
-            );
-        }
+    if let Some((want_id, want_secret)) = &shared.config.credentials
+        && (id != want_id || secret != want_secret.expose())
+    {
+        return json_reply(
+            401,
+            &json!({"error": "invalid_client", "description": "client authentication failed"}),
+        );
     }
     let n = shared.stats.tokens_issued.fetch_add(1, Ordering::Relaxed);
     let token = format!(
@@ -547,10 +547,10 @@ fn day_data(shared: &Shared, day: i64) -> Arc<Vec<Arc<Ser>>> {
         .collect();
     let data = Arc::new(data);
     let mut st = lock(shared);
-    if st.days.len() >= 8 {
-        if let Some(oldest) = st.days.keys().min().copied() {
-            st.days.remove(&oldest);
-        }
+    if st.days.len() >= 8
+        && let Some(oldest) = st.days.keys().min().copied()
+    {
+        st.days.remove(&oldest);
     }
     st.days.insert(day, Arc::clone(&data));
     data

@@ -174,15 +174,15 @@ impl Level {
                 m &= m - 1;
             }
         }
-        if !nested_extra.is_empty() {
-            if let Some(name) = self.nested_name {
-                // nested_extra holds `,"k":v,...`; wrap it as `"flow":{k:v,...}`.
-                let body = &nested_extra[1..];
-                push_key(extra, name);
-                extra.push(b'{');
-                extra.extend_from_slice(body);
-                extra.push(b'}');
-            }
+        if !nested_extra.is_empty()
+            && let Some(name) = self.nested_name
+        {
+            // nested_extra holds `,"k":v,...`; wrap it as `"flow":{k:v,...}`.
+            let body = &nested_extra[1..];
+            push_key(extra, name);
+            extra.push(b'{');
+            extra.extend_from_slice(body);
+            extra.push(b'}');
         }
         extra.push(b'}');
         b.u64(self.version_col, version);

@@ -202,10 +202,6 @@ impl Transformer {
         }
     }
 
-    #[expect(
-        clippy::type_complexity,
-        reason = "private helper: parse error or field error"
-    )]
     fn walk(
         &mut self,
         root: Value<'_, '_>,
@@ -267,10 +263,10 @@ impl Transformer {
                 ),
             )
         })?;
-        if let Some((ws, we)) = window {
-            if start < ws || start >= we {
-                return Ok(false);
-            }
+        if let Some((ws, we)) = window
+            && (start < ws || start >= we)
+        {
+            return Ok(false);
         }
         let children = self.levels.conversation.decode(
             &obj,

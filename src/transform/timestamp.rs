@@ -8,10 +8,10 @@ const MS_PER_DAY: i64 = 86_400_000;
 #[inline]
 pub fn parse_iso_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if (b.len() == 24 && b[19] == b'.' && b[23] == b'Z') || (b.len() == 20 && b[19] == b'Z') {
-        if let Some(v) = fast(b) {
-            return Some(v);
-        }
+    if ((b.len() == 24 && b[19] == b'.' && b[23] == b'Z') || (b.len() == 20 && b[19] == b'Z'))
+        && let Some(v) = fast(b)
+    {
+        return Some(v);
     }
     slow(s)
 }

@@ -120,7 +120,7 @@ pub struct ExternalSim {
 impl ExternalSim {
     pub fn start(seed: &str, profile: &str, id: &str, secret: &str) -> Self {
         let port = free_port();
-        let child = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .args([
                 "sim",
                 "serve",
@@ -144,6 +144,8 @@ impl ExternalSim {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("sim serve did not start on port {port}");
     }
 }
