@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Prints the figures the issues ask for, with the machine they ran on:
+#   - replay (parse + flatten + Parquet write) MB/s and rows/s at 1 and 2 threads
+#   - peak RSS of replay at two input sizes 10x apart
+#   - simulator → Parquet backfill rows/s
+#   - simulator page-serving MB/s (must outpace the pipeline)
+#   - criterion: page transform throughput
+# usage: scripts/bench.sh [--quick]   (--quick: smaller inputs, no criterion)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QUICK=${1:-}
+PROFILE=medium
+SMALL_DAYS=1
+LARGE_DAYS=10
+[ "$QUICK" = "--quick" ] && LARGE_DAYS=3
+
+cargo build --release --quiet
+BIN=target/release/genesys-etl
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%d)"
+
+summary() { python3 -c "import json,glob,sys; s=json.load(open(sorted(glob.glob(sys.argv[1]+'/_runs/*.json'))[-1])); print(sys.argv[2].format(**s, rows=sum(s['totals']['rows'].values()), mb=s['totals']['input_bytes']/1e6))" "$@"; }
+peak_rss() { # runs a command, prints its peak RSS in MB on stderr-free stdout
+    python3 - "$@" <<'PY'
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}")
+PY
+}
+
+for DAYS in $SMALL_DAYS $LARGE_DAYS; do
+    TO=$(date -u -d "2024-03-04 + $DAYS days" +%Y-%m-%d)
+    $BIN backfill --simulate --profile $PROFILE --from 2024-03-04 --to "$TO" --out "$T/bf$DAYS" \
+        --archive-raw "$T/raw$DAYS" --rate-limit 1000000 --no-progress >/dev/null
+    summary "$T/bf$DAYS" "== backfill sim→parquet, $PROFILE, $DAYS day(s): {rows} rows, {mb:.0f} MB JSON in {duration_s:.2f}s = {rows_per_s:,.0f} rows/s, {input_mb_per_s:.0f} MB/s"
+done
+
+for THREADS in 1 2; do
+    rm -rf "$T/rp"
+    RSS=$(peak_rss $BIN replay --input "$T/raw$LARGE_DAYS" --out "$T/rp" --threads $THREADS --no-progress)
+    summary "$T/rp" "== replay $LARGE_DAYS day(s), $THREADS thread(s): {mb:.0f} MB JSON in {duration_s:.2f}s = {input_mb_per_s:.0f} MB/s, {rows_per_s:,.0f} rows/s, peak RSS $RSS MB"
+done
+rm -rf "$T/rp"
+RSS=$(peak_rss $BIN replay --input "$T/raw$SMALL_DAYS" --out "$T/rp" --threads 2 --no-progress)
+summary "$T/rp" "== replay $SMALL_DAYS day(s), 2 threads: {mb:.0f} MB JSON in {duration_s:.2f}s = {input_mb_per_s:.0f} MB/s, peak RSS $RSS MB"
+
+$BIN sim bench --profile $PROFILE --from 2024-03-04 --days 2 | python3 -c "import json,sys; r=json.load(sys.stdin); print(f\"== simulator serves {r['pages']} pages, {r['bytes']/1e6:.0f} MB over HTTP at {r['serve_mb_per_s']:.0f} MB/s (job generation {r['job_wait_s']:.2f}s, separate)\")"
+
+if [ "$QUICK" != "--quick" ]; then
+    cargo bench --bench transform -- --noplot 2>/dev/null | grep -E "time:|thrpt:"
+fi
