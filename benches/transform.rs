@@ -11,9 +11,13 @@ const DAY: i64 = 19_787; // 2024-03-05
 const CONVERSATIONS: usize = 1000;
 
 fn page() -> Vec<u8> {
-    let generator = Generator::new(SEED, profile("medium").unwrap_or(genesys_etl::sim::PROFILES[1]));
+    let generator = Generator::new(
+        SEED,
+        profile("medium").unwrap_or(genesys_etl::sim::PROFILES[1]),
+    );
     let convs: Vec<_> = generator.day(DAY).into_iter().take(CONVERSATIONS).collect();
-    serde_json::to_vec(&serde_json::json!({ "conversations": convs, "cursor": "bench" })).unwrap_or_default()
+    serde_json::to_vec(&serde_json::json!({ "conversations": convs, "cursor": "bench" }))
+        .unwrap_or_default()
 }
 
 fn transform(c: &mut Criterion) {
@@ -26,7 +30,12 @@ fn transform(c: &mut Criterion) {
         b.iter_batched(
             || bytes.clone(),
             |mut input| {
-                let out = t.transform(PageInput { page: PageRef::default(), bytes: &mut input, window: None, version: 1 });
+                let out = t.transform(PageInput {
+                    page: PageRef::default(),
+                    bytes: &mut input,
+                    window: None,
+                    version: 1,
+                });
                 assert!(out.is_ok());
                 out
             },
