@@ -65,9 +65,7 @@ fn dispatch(cli: Cli, terminal: bool) -> anyhow::Result<ExitCode> {
         Command::Backfill(args) => Ok(report(run::backfill(&args, terminal), &args.out)),
         Command::Replay(args) => Ok(report(run::replay(&args, terminal), &args.out)),
         Command::Sim(SimCommand::Serve(a)) => {
-            let profile = sim::profile(&a.profile).with_context(|| {
-                format!("--profile `{}`: expected small, medium or large", a.profile)
-            })?;
+            let profile = profile_arg(&a.profile)?;
             let mut cfg = SimConfig::new(a.seed, profile);
             cfg.token_ttl_s = a.token_ttl;
             cfg.job_latency_ms = a.job_latency_ms;
@@ -91,9 +89,7 @@ fn dispatch(cli: Cli, terminal: bool) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(SimCommand::Oracle(a)) => {
-            let profile = sim::profile(&a.profile).with_context(|| {
-                format!("--profile `{}`: expected small, medium or large", a.profile)
-            })?;
+            let profile = profile_arg(&a.profile)?;
             let from = sim::data::parse_day(&a.from)
                 .with_context(|| format!("--from `{}`: expected YYYY-MM-DD", a.from))?;
             let to = sim::data::parse_day(&a.to)
@@ -104,9 +100,7 @@ fn dispatch(cli: Cli, terminal: bool) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(SimCommand::Bench(a)) => {
-            let profile = sim::profile(&a.profile).with_context(|| {
-                format!("--profile `{}`: expected small, medium or large", a.profile)
-            })?;
+            let profile = profile_arg(&a.profile)?;
             let from = sim::data::parse_day(&a.from)
                 .with_context(|| format!("--from `{}`: expected YYYY-MM-DD", a.from))?;
             let r = sim::bench::serve_rate(a.seed, profile, from, a.days, a.page_size)?;
@@ -114,4 +108,9 @@ fn dispatch(cli: Cli, terminal: bool) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn profile_arg(name: &str) -> anyhow::Result<sim::Profile> {
+    sim::profile(name)
+        .with_context(|| format!("--profile `{name}`: expected small, medium or large"))
 }

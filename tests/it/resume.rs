@@ -52,6 +52,24 @@ fn timed_run(args: &[&str], env: &[(&str, &str)]) -> Duration {
     start.elapsed()
 }
 
+/// The backfill command line of these tests: small pages, so a run has many to kill between.
+fn run_args<'a>(out: &'a str, api: &[&'a str]) -> Vec<&'a str> {
+    let base = [
+        "backfill",
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--out",
+        out,
+        "--page-size",
+        "60",
+        "--rate-limit",
+        "1000000",
+    ];
+    base.into_iter().chain(api.iter().copied()).collect()
+}
+
 fn kill_and_rerun(
     api: &[&str],
     env: &[(&str, &str)],
@@ -59,43 +77,13 @@ fn kill_and_rerun(
     kills: usize,
 ) -> usize {
     let full = tmp();
-    let full_args: Vec<&str> = [
-        "backfill",
-        "--from",
-        FROM,
-        "--to",
-        TO,
-        "--out",
-        full.path().to_str().unwrap(),
-        "--page-size",
-        "60",
-        "--rate-limit",
-        "1000000",
-    ]
-    .into_iter()
-    .chain(api.iter().copied())
-    .collect();
+    let full_args = run_args(full.path().to_str().unwrap(), api);
     let took = timed_run(&full_args, env);
     assert_eq!(&read_back(full.path())["digest"], &reference["digest"]);
     let mut mid_run = 0;
     for delay in delays(kills, took.as_millis() as u64) {
         let dir = tmp();
-        let args: Vec<&str> = [
-            "backfill",
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--out",
-            dir.path().to_str().unwrap(),
-            "--page-size",
-            "60",
-            "--rate-limit",
-            "1000000",
-        ]
-        .into_iter()
-        .chain(api.iter().copied())
-        .collect();
+        let args = run_args(dir.path().to_str().unwrap(), api);
         if kill_after(&args, env, Duration::from_millis(delay)) {
             mid_run += 1;
         }
