@@ -13,19 +13,22 @@ Exit codes:
   3  partial: some windows lie past the API's data availability date; rerun later
   4  bad input data: a page could not be parsed (the error names page, cursor, table, field)
   5  the Genesys API refused or kept failing (credentials, permissions, quota, outage)
-  6  the output could not be written (disk, permissions)
+  6  the output could not be written (disk, permissions, ClickHouse refused the data
+     or stayed unreachable for --clickhouse-retry-for)
 
 Credentials come from GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET or --credentials-file,
-never from flags. Rerunning the same command after any failure or kill resumes from the
+never from flags; the ClickHouse password from CLICKHOUSE_PASSWORD or
+--clickhouse-password-file. Rerunning the same command after any failure or kill resumes from the
 checkpoint in <out>/_state and never duplicates rows.";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "genesys-etl",
     version,
-    about = "Genesys Cloud CX analytics into Parquet, exactly once",
+    about = "Genesys Cloud CX analytics into Parquet or ClickHouse, exactly once",
     long_about = "Extracts Genesys Cloud conversation details (async analytics jobs) into six typed, \
-                  Hive-partitioned Parquet tables: conversations, participants, participant_attributes, \
+                  Hive-partitioned Parquet tables (or ClickHouse ReplacingMergeTree tables over the native \
+                  protocol): conversations, participants, participant_attributes, \
                   sessions, segments, session_metrics. Resumable and idempotent. Without credentials, \
                   --simulate runs the same pipeline against the built-in Genesys simulator.",
     after_help = EXIT_CODES
@@ -43,13 +46,60 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Extract a date range of conversation details into Parquet (resumable).
+    /// Extract a date range of conversation details into Parquet or ClickHouse (resumable).
     Backfill(BackfillArgs),
     /// Re-transform saved results pages (from --archive-raw) without calling the API.
     Replay(ReplayArgs),
     /// The local Genesys API simulator and its oracle.
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Print the ClickHouse DDL (database, tables, `_latest` views); idempotent to apply.
+    Ddl(DdlArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DdlArgs {
+    /// Database name.
+    #[arg(long, default_value = "genesys")]
+    pub database: String,
+    /// For servers older than 20.1 (no DateTime64), e.g. Debian's 18.16: DateTime('UTC')
+    /// timestamps and the LowCardinality session setting.
+    #[arg(long)]
+    pub legacy: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkKind {
+    /// Hive-partitioned Parquet files under --out (no server needed).
+    Parquet,
+    /// ClickHouse over the native TCP protocol (--clickhouse-url).
+    Clickhouse,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Lz4,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SinkArgs {
+    /// Where the tables go. With clickhouse, --out keeps only the checkpoint and run summaries.
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub sink: SinkKind,
+    /// tcp://[user@]host[:port][/database] (native TCP port, default 9000; database default
+    /// `genesys`, created if missing). The password is never part of the URL.
+    #[arg(long, env = "CLICKHOUSE_URL", required_if_eq("sink", "clickhouse"))]
+    pub clickhouse_url: Option<String>,
+    /// File whose first line is the ClickHouse password (else CLICKHOUSE_PASSWORD, else empty).
+    #[arg(long)]
+    pub clickhouse_password_file: Option<PathBuf>,
+    /// Block compression on the wire: lz4 pays off on real networks, not on loopback.
+    #[arg(long, value_enum, default_value = "none")]
+    pub clickhouse_compression: Compression,
+    /// Seconds to keep retrying while ClickHouse is unreachable or restarting.
+    #[arg(long, default_value_t = 600)]
+    pub clickhouse_retry_for: u64,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -111,6 +161,8 @@ pub struct BackfillArgs {
     pub archive_raw: Option<PathBuf>,
     #[command(flatten)]
     pub pipeline: Pipeline,
+    #[command(flatten)]
+    pub sink: SinkArgs,
 }
 
 #[derive(Args, Debug)]
@@ -123,6 +175,8 @@ pub struct ReplayArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub pipeline: Pipeline,
+    #[command(flatten)]
+    pub sink: SinkArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -79,6 +79,15 @@ fn dispatch(cli: Cli, terminal: bool) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Backfill(args) => Ok(report(run::backfill(&args, terminal), &args.out)),
         Command::Replay(args) => Ok(report(run::replay(&args, terminal), &args.out)),
+        Command::Ddl(a) => {
+            genesys_etl::sink::clickhouse::ddl::validate_identifier(&a.database)
+                .map_err(anyhow::Error::msg)?;
+            print!(
+                "{}",
+                genesys_etl::sink::clickhouse::ddl::script(&a.database, a.legacy)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sim(SimCommand::Serve(a)) => {
             let profile = profile_arg(&a.profile)?;
             let mut cfg = SimConfig::new(a.seed, profile);

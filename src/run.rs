@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::checkpoint::CheckpointStore;
-use crate::cli::{BackfillArgs, Pipeline, ReplayArgs};
+use crate::cli::{BackfillArgs, Compression, Pipeline, ReplayArgs, SinkArgs, SinkKind};
 use crate::genesys::{ApiCounters, ApiError, Client, ClientConfig, Credentials, Secret};
 use crate::page::Window;
 use crate::pipeline::backfill::{Backfill, FetchReport};
@@ -18,7 +18,9 @@ use crate::pipeline::{Commit, PipelineError, PipelineOptions, Totals};
 use crate::progress::Progress;
 use crate::sim::data::{MS_PER_DAY, parse_day};
 use crate::sim::{SimConfig, SimServer};
+use crate::sink::clickhouse::{ClickHouseConfig, ClickHouseSink, load_password};
 use crate::sink::parquet::{DATASET, ParquetSink, write_durably};
+use crate::sink::{Sink, SinkError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -87,6 +89,55 @@ fn pipeline_options(p: &Pipeline) -> PipelineOptions {
     PipelineOptions {
         threads: p.threads.unwrap_or(cores).max(1),
         channel_capacity: p.channel_capacity.max(1),
+    }
+}
+
+/// The sink the flags ask for, and the checkpoint name that goes with it: each
+/// destination keeps its own progress, so the same --out can feed Parquet and ClickHouse.
+fn open_sink(
+    args: &SinkArgs,
+    out: &Path,
+    pipeline: &Pipeline,
+) -> Result<(Box<dyn Sink>, String), RunError> {
+    std::fs::create_dir_all(out)
+        .map_err(|e| RunError::Pipeline(PipelineError::Sink(SinkError::io(out, e))))?;
+    match args.sink {
+        SinkKind::Parquet => {
+            let sink = ParquetSink::new(out, pipeline.row_group_mib << 20)
+                .map_err(|e| RunError::Pipeline(e.into()))?;
+            Ok((Box::new(sink), DATASET.to_string()))
+        }
+        SinkKind::Clickhouse => {
+            let url = args.clickhouse_url.as_deref().ok_or_else(|| {
+                RunError::Config(
+                    "--sink clickhouse needs --clickhouse-url (or CLICKHOUSE_URL)".into(),
+                )
+            })?;
+            let password = load_password(args.clickhouse_password_file.as_deref())
+                .map_err(|e| RunError::Config(e.to_string()))?;
+            let mut cfg = ClickHouseConfig::from_url(url, password)
+                .map_err(|e| RunError::Config(e.to_string()))?;
+            cfg.connect.compression = args.clickhouse_compression == Compression::Lz4;
+            cfg.retry_for = std::time::Duration::from_secs(args.clickhouse_retry_for);
+            let target = format!("{}:{}/{}", cfg.connect.host, cfg.connect.port, cfg.database);
+            let sink = ClickHouseSink::open(cfg)
+                .map_err(|e| RunError::Pipeline(PipelineError::Sink(SinkError::ClickHouse(e))))?;
+            tracing::info!(
+                server = sink.server().version(),
+                legacy = sink.legacy(),
+                "ClickHouse at {target} ready"
+            );
+            let checkpoint = format!("{DATASET}-clickhouse-{}", sink.database());
+            Ok((Box::new(sink), checkpoint))
+        }
+    }
+}
+
+/// The sink as the run summary records it (the URL never carries a password).
+fn describe_sink(args: &SinkArgs) -> serde_json::Value {
+    match args.sink {
+        SinkKind::Parquet => serde_json::json!("parquet"),
+        SinkKind::Clickhouse => serde_json::json!({"clickhouse": args.clickhouse_url}),
     }
 }
 
@@ -242,7 +293,7 @@ pub fn backfill(
 
     let asked = serde_json::json!({
         "from": args.from, "to": args.to, "window": args.window, "out": args.out.display().to_string(),
-        "sink": "parquet", "simulate": args.simulate,
+        "simulate": args.simulate, "sink": describe_sink(&args.sink),
     });
     let mut windows = WindowsSummary::default();
     let fail = |e: RunError, windows: WindowsSummary, totals: Totals| {
@@ -260,17 +311,11 @@ pub fn backfill(
         (e, Some(summary))
     };
 
-    let sink = match ParquetSink::new(&args.out, args.pipeline.row_group_mib << 20) {
+    let (sink, checkpoint_name) = match open_sink(&args.sink, &args.out, &args.pipeline) {
         Ok(s) => s,
-        Err(e) => {
-            return Err(fail(
-                PipelineError::from(e).into(),
-                windows,
-                Totals::default(),
-            ));
-        }
+        Err(e) => return Err(fail(e, windows, Totals::default())),
     };
-    let store = CheckpointStore::new(&args.out, DATASET);
+    let store = CheckpointStore::new(&args.out, &checkpoint_name);
     let checkpoint = match store.load(DATASET, plan.window_ms) {
         Ok(c) => c,
         Err(e) => {
@@ -318,13 +363,13 @@ pub fn backfill(
         client,
         windows: ready,
         checkpoint: checkpoint.clone(),
-        sink: &sink,
+        sink: sink.as_ref(),
         archive: args.archive_raw.clone(),
     };
     let mut on_progress = |t: &Totals| progress.update(t, t.windows_committed);
     let result = crate::pipeline::run(
         source,
-        &sink,
+        sink.as_ref(),
         pipeline_options(&args.pipeline),
         Some(Commit {
             store: &store,
@@ -377,7 +422,7 @@ pub fn replay(
 ) -> Result<RunSummary, (RunError, Option<RunSummary>)> {
     let started = Instant::now();
     let run_id = run_id();
-    let asked = serde_json::json!({"input": args.input.display().to_string(), "out": args.out.display().to_string(), "sink": "parquet"});
+    let asked = serde_json::json!({"input": args.input.display().to_string(), "out": args.out.display().to_string(), "sink": describe_sink(&args.sink)});
     let fail = |e: RunError, totals: Totals| {
         let summary = finish_summary(
             &run_id,
@@ -394,13 +439,13 @@ pub fn replay(
     };
     let source = Replay::from_dir(&args.input).map_err(|e| (e.into(), None))?;
     let files = source.files.len() as u64;
-    let sink = ParquetSink::new(&args.out, args.pipeline.row_group_mib << 20)
-        .map_err(|e| fail(PipelineError::from(e).into(), Totals::default()))?;
+    let (sink, _) =
+        open_sink(&args.sink, &args.out, &args.pipeline).map_err(|e| fail(e, Totals::default()))?;
     let mut progress = Progress::new(files, 0, "pages", progress_on_terminal, None);
     let mut on_progress = |t: &Totals| progress.update(t, t.pages);
     let result = crate::pipeline::run(
         source,
-        &sink,
+        sink.as_ref(),
         pipeline_options(&args.pipeline),
         None,
         &mut on_progress,

@@ -14,14 +14,15 @@ use super::{PipelineError, Source, Work};
 use crate::checkpoint::Checkpoint;
 use crate::genesys::{Client, JobState};
 use crate::page::{RawPage, Window, scan_top_level};
-use crate::sink::parquet::{DATASET, ParquetSink, write_durably};
+use crate::sink::Sink;
+use crate::sink::parquet::{DATASET, write_durably};
 
 pub struct Backfill<'a> {
     pub client: Client,
     pub windows: Vec<Window>,
     /// Snapshot taken before the run (the commit stage owns the live one).
     pub checkpoint: Checkpoint,
-    pub sink: &'a ParquetSink,
+    pub sink: &'a dyn Sink,
     pub archive: Option<PathBuf>,
 }
 

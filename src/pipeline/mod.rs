@@ -19,8 +19,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, InProgress};
 use crate::genesys::ApiError;
 use crate::page::{RawPage, Window};
-use crate::sink::parquet::ParquetSink;
-use crate::sink::{SinkError, Written};
+use crate::sink::{Sink, SinkError, Written};
 use crate::transform::{PageInput, TransformError, Transformer};
 
 /// What the fetch thread sends.
@@ -130,7 +129,7 @@ struct PageStats {
 /// the commit stage after each committed page.
 pub fn run<S: Source>(
     source: S,
-    sink: &ParquetSink,
+    sink: &dyn Sink,
     opts: PipelineOptions,
     mut commit: Option<Commit<'_>>,
     on_progress: &mut dyn FnMut(&Totals),
@@ -190,7 +189,7 @@ pub fn run<S: Source>(
     Ok((totals, report))
 }
 
-fn worker(rx: &Receiver<Work>, tx: &Sender<Done>, sink: &ParquetSink, abort: &AtomicBool) {
+fn worker(rx: &Receiver<Work>, tx: &Sender<Done>, sink: &dyn Sink, abort: &AtomicBool) {
     let mut transformer = Transformer::new();
     for work in rx.iter() {
         let done = match work {
@@ -222,7 +221,7 @@ fn worker(rx: &Receiver<Work>, tx: &Sender<Done>, sink: &ParquetSink, abort: &At
 fn process(
     transformer: &mut Transformer,
     page: &mut RawPage,
-    sink: &ParquetSink,
+    sink: &dyn Sink,
 ) -> Result<PageStats, PipelineError> {
     let page_ref = page.page_ref();
     let input_bytes = page.bytes.len() as u64;

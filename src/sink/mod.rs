@@ -1,9 +1,33 @@
 //! Sinks: where finished tables go. Each sink says when data is durable; only then may the
 //! checkpoint advance.
 //!
-//! Must not touch: the network (fetch), JSON (transform), the checkpoint file.
+//! Must not touch: the network of the fetch side (genesys), JSON (transform), the
+//! checkpoint file.
 
+pub mod clickhouse;
 pub mod parquet;
+
+use arrow_array::RecordBatch;
+
+use crate::page::Window;
+
+/// A destination for the six tables. Called from many workers at once.
+pub trait Sink: Sync {
+    /// Short name for summaries and logs (`parquet`, `clickhouse`).
+    fn name(&self) -> &'static str;
+    /// Called before a window's pages from `from_page` on are (re)written, so what an
+    /// earlier attempt left cannot double rows. Returns how many objects it removed.
+    fn begin_window(&self, window: &Window, from_page: u32) -> Result<u64, SinkError>;
+    /// Writes every non-empty table of one page and returns only once it is durable.
+    /// `window` is the window label, `what` names the page in errors.
+    fn write_page(
+        &self,
+        window: &str,
+        page: u32,
+        batches: &[RecordBatch],
+        what: &str,
+    ) -> Result<Written, SinkError>;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -15,12 +39,21 @@ pub enum SinkError {
         source: std::io::Error,
     },
     #[error(
-        "cannot encode table `{table}` of {page} as Parquet: {message} (this is a bug, please report it)"
+        "cannot encode table `{table}` of {page} as {format}: {message} (this is a bug, please report it)"
     )]
     Encode {
         table: &'static str,
         page: String,
+        format: &'static str,
         message: String,
+    },
+    #[error("ClickHouse: {0}")]
+    ClickHouse(#[from] clickhouse::ChError),
+    #[error("ClickHouse table `{table}` ({page}): {source}")]
+    ClickHouseTable {
+        table: &'static str,
+        page: String,
+        source: clickhouse::ChError,
     },
 }
 
@@ -36,6 +69,9 @@ impl SinkError {
 /// What a sink wrote for one page.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Written {
+    /// Files (Parquet) or INSERTs (ClickHouse).
     pub files: u64,
     pub bytes: u64,
+    /// Transient failures retried on the way (ClickHouse restarts, resets, timeouts).
+    pub retries: u64,
 }

@@ -14,7 +14,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use super::{SinkError, Written};
+use super::{Sink, SinkError, Written};
 use crate::page::Window;
 use crate::schema::{ALL_TABLES, PARTITION_COLUMN};
 use crate::sim::data::MS_PER_DAY;
@@ -50,9 +50,24 @@ impl ParquetSink {
         format!("part-{DATASET}-{window}-{page:06}.parquet")
     }
 
+    fn encode(&self, batch: &RecordBatch) -> Result<Vec<u8>, String> {
+        let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 3);
+        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(self.props.clone()))
+            .map_err(|e| e.to_string())?;
+        w.write(batch).map_err(|e| e.to_string())?;
+        w.close().map_err(|e| e.to_string())?;
+        Ok(buf)
+    }
+}
+
+impl Sink for ParquetSink {
+    fn name(&self) -> &'static str {
+        "parquet"
+    }
+
     /// Removes files of `window` with page index ≥ `from_page` (and stray temp files), so
     /// an interrupted or re-extracted window cannot leave rows twice. Returns files removed.
-    pub fn begin_window(&self, window: &Window, from_page: u32) -> Result<u64, SinkError> {
+    fn begin_window(&self, window: &Window, from_page: u32) -> Result<u64, SinkError> {
         let prefix = format!("part-{DATASET}-{}-", window.label());
         let mut removed = 0;
         for table in ALL_TABLES {
@@ -88,7 +103,7 @@ impl ParquetSink {
     }
 
     /// Writes every non-empty table of a page, durably. `window` is the label in file names.
-    pub fn write_page(
+    fn write_page(
         &self,
         window: &str,
         page: u32,
@@ -103,6 +118,7 @@ impl ParquetSink {
             for (day, part) in split_by_day(batch).map_err(|message| SinkError::Encode {
                 table: table.name,
                 page: what.into(),
+                format: "Parquet",
                 message,
             })? {
                 let dir = self
@@ -112,6 +128,7 @@ impl ParquetSink {
                 let bytes = self.encode(&part).map_err(|message| SinkError::Encode {
                     table: table.name,
                     page: what.into(),
+                    format: "Parquet",
                     message,
                 })?;
                 written.bytes += write_durably(&dir, &Self::part_name(window, page), &bytes)?;
@@ -119,15 +136,6 @@ impl ParquetSink {
             }
         }
         Ok(written)
-    }
-
-    fn encode(&self, batch: &RecordBatch) -> Result<Vec<u8>, String> {
-        let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 3);
-        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(self.props.clone()))
-            .map_err(|e| e.to_string())?;
-        w.write(batch).map_err(|e| e.to_string())?;
-        w.close().map_err(|e| e.to_string())?;
-        Ok(buf)
     }
 }
 
