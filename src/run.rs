@@ -530,12 +530,22 @@ pub fn human_summary(s: &RunSummary, out: &Path) -> String {
             ));
         }
     }
-    text.push_str(&format!(
-        "  output: {} ({} files, {:.1} MB); summary in _runs/{}.json",
-        out.display(),
-        s.totals.files,
-        s.totals.output_bytes as f64 / 1e6,
-        s.run_id
-    ));
+    let mb = s.totals.output_bytes as f64 / 1e6;
+    match s.asked.get("sink").and_then(|v| v.get("clickhouse")) {
+        Some(url) => text.push_str(&format!(
+            "  output: ClickHouse {} ({} inserts, {mb:.1} MB of Native blocks, {} retries); state and summary in {}/_runs/{}.json",
+            url.as_str().unwrap_or("?"),
+            s.totals.files,
+            s.totals.sink_retries,
+            out.display(),
+            s.run_id
+        )),
+        None => text.push_str(&format!(
+            "  output: {} ({} files, {mb:.1} MB); summary in _runs/{}.json",
+            out.display(),
+            s.totals.files,
+            s.run_id
+        )),
+    }
     text
 }

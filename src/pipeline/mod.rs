@@ -73,6 +73,8 @@ pub struct Totals {
     pub rows: BTreeMap<&'static str, u64>,
     pub files: u64,
     pub output_bytes: u64,
+    /// Transient sink failures retried (ClickHouse restarts, resets, timeouts).
+    pub sink_retries: u64,
     pub windows_committed: u64,
 }
 
@@ -307,6 +309,7 @@ fn apply(
             }
             totals.files += stats.written.files;
             totals.output_bytes += stats.written.bytes;
+            totals.sink_retries += stats.written.retries;
             if let (Some(c), Some(w), Some(job_id)) = (commit.as_mut(), window, job_id) {
                 c.checkpoint.in_progress = Some(InProgress {
                     window_start: w.start_ms,

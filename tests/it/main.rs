@@ -5,6 +5,7 @@
 
 mod bad_pages;
 mod cli;
+mod clickhouse;
 mod parquet_e2e;
 mod resume;
 mod support;

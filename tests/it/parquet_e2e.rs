@@ -9,14 +9,7 @@ fn demo_range_equals_the_oracle_table_by_table() {
     assert_matches_oracle(&read_back(dir.path()), &oracle);
     // The cross-midnight duplicates the jobs returned were dropped, and counted.
     assert!(oracle["returned_outside_window"].as_u64().unwrap() > 0);
-    let summary = std::fs::read_dir(dir.path().join("_runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(summary).unwrap()).unwrap();
+    let summary = latest_summary(dir.path());
     assert_eq!(summary["status"], "complete");
     assert_eq!(
         summary["totals"]["dropped_outside_window"],

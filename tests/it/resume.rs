@@ -1,56 +1,9 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
 const FROM: &str = "2024-04-01";
 const TO: &str = "2024-04-11";
-
-/// Deterministic kill delays spread over a run (xorshift; the run's own timing varies).
-fn delays(n: usize, max_ms: u64) -> Vec<u64> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            20 + x % max_ms
-        })
-        .collect()
-}
-
-/// Kills `args` after `delay`; returns whether it was still running (a real mid-run kill).
-fn kill_after(args: &[&str], env: &[(&str, &str)], delay: Duration) -> bool {
-    let mut c = cmd(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while start.elapsed() < delay {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    true
-}
-
-fn timed_run(args: &[&str], env: &[(&str, &str)]) -> Duration {
-    let start = Instant::now();
-    let mut c = cmd(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let o = c.output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    start.elapsed()
-}
 
 /// The backfill command line of these tests: small pages, so a run has many to kill between.
 fn run_args<'a>(out: &'a str, api: &[&'a str]) -> Vec<&'a str> {

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -162,4 +163,205 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// Deterministic kill delays spread over a run (xorshift; the run's own timing varies).
+pub fn delays(n: usize, max_ms: u64) -> Vec<u64> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            20 + x % max_ms
+        })
+        .collect()
+}
+
+/// Kills `args` after `delay`; returns whether it was still running (a real mid-run kill).
+pub fn kill_after(args: &[&str], env: &[(&str, &str)], delay: Duration) -> bool {
+    let mut c = cmd(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while start.elapsed() < delay {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    true
+}
+
+pub fn timed_run(args: &[&str], env: &[(&str, &str)]) -> Duration {
+    let start = Instant::now();
+    let mut c = cmd(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    start.elapsed()
+}
+
+/// A private ClickHouse server started by `scripts/clickhouse.sh` (installed if missing),
+/// in `target/<dir>`. Returns its native TCP port.
+pub fn clickhouse(dir: &str) -> u16 {
+    let o = Command::new("bash")
+        .arg(root().join("scripts/clickhouse.sh"))
+        .arg("start")
+        .env("CH_DIR", root().join("target").join(dir))
+        .output()
+        .expect("run scripts/clickhouse.sh");
+    assert!(
+        o.status.success(),
+        "scripts/clickhouse.sh start failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let url = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port in the URL")
+}
+
+pub fn clickhouse_ctl(dir: &str, action: &str) {
+    let o = Command::new("bash")
+        .arg(root().join("scripts/clickhouse.sh"))
+        .arg(action)
+        .env("CH_DIR", root().join("target").join(dir))
+        .output()
+        .expect("run scripts/clickhouse.sh");
+    assert!(
+        o.status.success(),
+        "clickhouse.sh {action}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Runs SQL with the server's own `clickhouse-client` (independent of our native client)
+/// and returns its TabSeparated output.
+pub fn ch_client(port: u16, sql: &str) -> Result<String, String> {
+    let o = Command::new("clickhouse-client")
+        .args(["--port", &port.to_string(), "--multiquery", "--query", sql])
+        .arg("--allow_experimental_low_cardinality_type=1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("clickhouse-client (scripts/clickhouse.sh installs it)");
+    if o.status.success() {
+        Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).to_string())
+    }
+}
+
+pub fn ch_u64(port: u16, sql: &str) -> i64 {
+    let out = ch_client(port, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    out.parse()
+        .unwrap_or_else(|_| panic!("{sql}: not a number: {out}"))
+}
+
+/// What a ClickHouse database holds, in the oracle's shape: FINAL rows, distinct keys and
+/// the checksums an old server can recompute (legacy DateTime has whole seconds, so the
+/// millisecond segment-duration sum is left out), plus raw rows before deduplication.
+pub fn read_clickhouse(port: u16, db: &str) -> Value {
+    let mut tables = serde_json::Map::new();
+    let mut distinct = serde_json::Map::new();
+    let mut raw = serde_json::Map::new();
+    for (table, key) in [
+        ("conversations", "conversation_id"),
+        ("participants", "conversation_id, participant_id"),
+        (
+            "participant_attributes",
+            "conversation_id, participant_id, name",
+        ),
+        ("sessions", "conversation_id, participant_id, session_id"),
+        (
+            "segments",
+            "conversation_id, participant_id, session_id, segment_index",
+        ),
+        (
+            "session_metrics",
+            "conversation_id, participant_id, session_id, metric_index",
+        ),
+    ] {
+        let t = format!("{db}.{table}");
+        tables.insert(
+            table.into(),
+            ch_u64(port, &format!("SELECT count() FROM {t} FINAL")).into(),
+        );
+        distinct.insert(
+            table.into(),
+            ch_u64(
+                port,
+                &format!("SELECT count() FROM (SELECT DISTINCT {key} FROM {t})"),
+            )
+            .into(),
+        );
+        raw.insert(
+            table.into(),
+            ch_u64(port, &format!("SELECT count() FROM {t}")).into(),
+        );
+    }
+    let mut checks = serde_json::Map::new();
+    let c = format!("{db}.conversations");
+    checks.insert(
+        "conversations.open".into(),
+        ch_u64(
+            port,
+            &format!("SELECT count() FROM {c} FINAL WHERE conversation_end IS NULL"),
+        )
+        .into(),
+    );
+    checks.insert(
+        "conversations.start_seconds_sum".into(),
+        ch_u64(
+            port,
+            &format!("SELECT sum(toUInt64(conversation_start)) FROM {c} FINAL"),
+        )
+        .into(),
+    );
+    checks.insert(
+        "session_metrics.value_sum".into(),
+        ch_u64(
+            port,
+            &format!("SELECT sum(value) FROM {db}.session_metrics FINAL"),
+        )
+        .into(),
+    );
+    serde_json::json!({"tables": tables, "distinct_keys": distinct, "raw": raw, "checks": checks})
+}
+
+/// Asserts a ClickHouse database equals the oracle (the checks an old server can verify).
+pub fn assert_clickhouse_matches_oracle(read: &Value, oracle: &Value) {
+    assert_eq!(
+        read["tables"], oracle["tables"],
+        "FINAL rows per table differ from the oracle"
+    );
+    assert_eq!(
+        read["distinct_keys"], oracle["tables"],
+        "distinct keys differ from the oracle"
+    );
+    for (name, value) in read["checks"].as_object().expect("checks") {
+        assert_eq!(value, &oracle["checks"][name], "checksum {name}");
+    }
+}
+
+/// The newest run summary in `<out>/_runs`.
+pub fn latest_summary(out: &Path) -> Value {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out.join("_runs"))
+        .expect("_runs")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let last = files.last().expect("a run summary");
+    serde_json::from_slice(&std::fs::read(last).expect("read summary")).expect("summary JSON")
 }

@@ -1,0 +1,213 @@
+//! ClickHouse sink against a real server (Debian's 18.16, started by scripts/clickhouse.sh)
+//! and the real simulator; counts come from the oracle and are read back with the server's
+//! own clickhouse-client. Each test uses its own database.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::*;
+
+/// The shared server of these tests (the restart test has its own).
+const SERVER: &str = "clickhouse-it";
+const FROM: &str = "2024-05-06";
+const TO: &str = "2024-05-09";
+
+fn ch_args<'a>(out: &'a str, url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = backfill_args(
+        out,
+        FROM,
+        TO,
+        &["--sink", "clickhouse", "--clickhouse-url", url],
+    );
+    a.extend_from_slice(extra);
+    a
+}
+
+#[test]
+fn sim_to_clickhouse_equals_the_oracle_and_a_rerun_changes_nothing() {
+    let port = clickhouse(SERVER);
+    let url = format!("tcp://127.0.0.1:{port}/it_oracle");
+    ch_client(port, "DROP DATABASE IF EXISTS it_oracle").unwrap();
+    let oracle = oracle("42", "small", FROM, TO);
+    let out = tmp();
+    let o = run_ok(&ch_args(out.path().to_str().unwrap(), &url, &[]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("output: ClickHouse"));
+    let first = read_clickhouse(port, "it_oracle");
+    assert_clickhouse_matches_oracle(&first, &oracle);
+    assert_eq!(
+        ch_u64(port, "SELECT count() FROM it_oracle.segments_latest"),
+        oracle["tables"]["segments"].as_i64().unwrap(),
+        "the _latest view shows each key once"
+    );
+
+    // A second run into a fresh state directory inserts every row again (LZ4 framing
+    // this time): the raw row count doubles, the FINAL view does not move.
+    let again = tmp();
+    run_ok(&ch_args(
+        again.path().to_str().unwrap(),
+        &url,
+        &["--clickhouse-compression", "lz4"],
+    ));
+    let second = read_clickhouse(port, "it_oracle");
+    assert_clickhouse_matches_oracle(&second, &oracle);
+    let summary = latest_summary(again.path());
+    assert_eq!(
+        summary["totals"]["rows"], oracle["tables"],
+        "the second run inserted every row again"
+    );
+    assert!(summary["totals"]["files"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn kill_9_mid_load_then_rerun_is_exact() {
+    let port = clickhouse(SERVER);
+    let url = format!("tcp://127.0.0.1:{port}/it_kill");
+    let oracle = oracle("42", "small", FROM, TO);
+    // Small pages and 6-hour windows: many inserts to land a kill between.
+    let extra = ["--page-size", "40", "--window", "6h", "--threads", "2"];
+    let probe = tmp();
+    ch_client(port, "DROP DATABASE IF EXISTS it_kill").unwrap();
+    let took = timed_run(&ch_args(probe.path().to_str().unwrap(), &url, &extra), &[]);
+    let mut mid_run = 0;
+    for delay in delays(4, took.as_millis() as u64) {
+        ch_client(port, "DROP DATABASE IF EXISTS it_kill").unwrap();
+        let dir = tmp();
+        let args = ch_args(dir.path().to_str().unwrap(), &url, &extra);
+        if kill_after(&args, &[], Duration::from_millis(delay)) {
+            mid_run += 1;
+        }
+        timed_run(&args, &[]);
+        assert_clickhouse_matches_oracle(&read_clickhouse(port, "it_kill"), &oracle);
+    }
+    assert!(mid_run >= 3, "only {mid_run} of 4 kills landed mid-run");
+}
+
+#[test]
+fn a_server_restart_mid_run_is_waited_out_and_the_result_is_exact() {
+    const OWN: &str = "clickhouse-restart";
+    let port = clickhouse(OWN);
+    let url = format!("tcp://127.0.0.1:{port}/it_restart");
+    ch_client(port, "DROP DATABASE IF EXISTS it_restart").unwrap();
+    let oracle = oracle("42", "small", FROM, TO);
+    let out = tmp();
+    let args = ch_args(
+        out.path().to_str().unwrap(),
+        &url,
+        &["--page-size", "20", "--window", "1h", "--threads", "1"],
+    );
+    let mut child = cmd(&args)
+        .env("GENESYS_ETL_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it create the schema and load a while, then take the server away.
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run finished before the restart"
+    );
+    clickhouse_ctl(OWN, "stop");
+    std::thread::sleep(Duration::from_millis(1500));
+    clickhouse_ctl(OWN, "start");
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "run failed across the restart:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("retrying in"),
+        "no retry was logged:\n{stderr}"
+    );
+    let summary = latest_summary(out.path());
+    assert!(summary["totals"]["sink_retries"].as_u64().unwrap() > 0);
+    assert_clickhouse_matches_oracle(&read_clickhouse(port, "it_restart"), &oracle);
+}
+
+#[test]
+fn a_table_altered_by_hand_fails_with_a_permanent_error_naming_the_column() {
+    let port = clickhouse(SERVER);
+    let url = format!("tcp://127.0.0.1:{port}/it_mismatch");
+    ch_client(port, "DROP DATABASE IF EXISTS it_mismatch").unwrap();
+    let ddl = run_ok(&["ddl", "--legacy", "--database", "it_mismatch"]);
+    ch_client(port, &String::from_utf8_lossy(&ddl.stdout)).unwrap();
+    ch_client(
+        port,
+        "ALTER TABLE it_mismatch.segments MODIFY COLUMN segment_type String",
+    )
+    .unwrap();
+    let out = tmp();
+    let o = cmd(&ch_args(
+        out.path().to_str().unwrap(),
+        &url,
+        &["--clickhouse-retry-for", "5"],
+    ))
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("table it_mismatch.segments does not match the schema")
+            && stderr.contains(
+                "column `segment_type` is String, expected LowCardinality(Nullable(String))"
+            ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("retrying"),
+        "a schema error is not transient:\n{stderr}"
+    );
+    assert_eq!(ch_u64(port, "SELECT count() FROM it_mismatch.segments"), 0);
+}
+
+#[test]
+fn ddl_applies_twice_and_is_what_the_sink_expects() {
+    let port = clickhouse(SERVER);
+    ch_client(port, "DROP DATABASE IF EXISTS it_ddl").unwrap();
+    let ddl = run_ok(&["ddl", "--legacy", "--database", "it_ddl"]);
+    let script = String::from_utf8_lossy(&ddl.stdout).to_string();
+    ch_client(port, &script).unwrap();
+    ch_client(port, &script).expect("applying the DDL a second time");
+    assert_eq!(
+        ch_u64(
+            port,
+            "SELECT count() FROM system.tables WHERE database = 'it_ddl'"
+        ),
+        12,
+        "six tables and six _latest views"
+    );
+    // The sink finds exactly the columns it expects in the tables the script made.
+    let out = tmp();
+    let url = format!("tcp://127.0.0.1:{port}/it_ddl");
+    run_ok(&backfill_args(
+        out.path().to_str().unwrap(),
+        "2024-05-06",
+        "2024-05-07",
+        &["--sink", "clickhouse", "--clickhouse-url", &url],
+    ));
+}
+
+#[test]
+fn an_unreachable_server_is_retried_then_reported() {
+    let out = tmp();
+    let o = cmd(&ch_args(
+        out.path().to_str().unwrap(),
+        "tcp://127.0.0.1:1/x",
+        &["--clickhouse-retry-for", "1"],
+    ))
+    .env("CLICKHOUSE_PASSWORD", "pw-Zq81-never-printed")
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to ClickHouse at 127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("gave up after"), "{stderr}");
+    assert!(
+        !stderr.contains("pw-Zq81"),
+        "the password leaked:\n{stderr}"
+    );
+}
