@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # A private ClickHouse server on loopback for tests and local runs.
+#   scripts/clickhouse.sh install  install Debian's clickhouse-server and -client if missing
 #   scripts/clickhouse.sh start    install Debian's clickhouse-server if missing, start a server
 #                                  with its own data directory on free loopback ports, wait
 #                                  until it answers; prints the URL. Idempotent.
@@ -39,6 +40,9 @@ wait_ready() {
 }
 
 case "${1:-}" in
+install)
+    install
+    ;;
 start)
     install
     if running; then
@@ -87,7 +91,7 @@ url)
     echo "tcp://127.0.0.1:$(cat "$D/tcp_port")"
     ;;
 *)
-    echo "usage: scripts/clickhouse.sh start|stop|status|url   (CH_DIR=$D)" >&2
+    echo "usage: scripts/clickhouse.sh install|start|stop|status|url   (CH_DIR=$D)" >&2
     exit 2
     ;;
 esac

@@ -211,3 +211,240 @@ fn an_unreachable_server_is_retried_then_reported() {
         "the password leaked:\n{stderr}"
     );
 }
+
+/// Runs scripts/verify_native.py (chDB) and parses its JSON.
+fn chdb(args: &[&str]) -> serde_json::Value {
+    let o = std::process::Command::new("python3")
+        .arg(root().join("scripts/verify_native.py"))
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "verify_native.py {args:?} failed (is chdb-core installed? scripts/test.sh installs it):\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("verify_native JSON")
+}
+
+#[test]
+fn every_encoded_type_reads_back_in_a_modern_engine() {
+    use std::sync::Arc;
+
+    use arrow_array::builder::{ListBuilder, StringBuilder, StringDictionaryBuilder};
+    use arrow_array::types::Int32Type;
+    use arrow_array::*;
+    use genesys_etl::sink::clickhouse::encode::{BlockColumn, encode_block};
+    use genesys_etl::sink::clickhouse::types::ChType;
+
+    let ts = || {
+        Arc::new(
+            TimestampMillisecondArray::from(vec![1_709_546_400_123, 1_709_632_799_999])
+                .with_timezone("UTC"),
+        ) as ArrayRef
+    };
+    let mut list = ListBuilder::new(StringBuilder::new());
+    list.values().append_value("a");
+    list.values().append_value("b");
+    list.append(true);
+    list.append(false);
+    let mut lc = StringDictionaryBuilder::<Int32Type>::new();
+    lc.append_value("voice");
+    lc.append_value("voice");
+    let mut lcn = StringDictionaryBuilder::<Int32Type>::new();
+    lcn.append_null();
+    lcn.append_value("chat");
+    let columns: Vec<(&str, &str, ArrayRef)> = vec![
+        ("u8", "UInt8", Arc::new(UInt8Array::from(vec![0, 255]))),
+        ("u16", "UInt16", Arc::new(UInt16Array::from(vec![1, 65535]))),
+        (
+            "u32",
+            "UInt32",
+            Arc::new(UInt32Array::from(vec![2, u32::MAX])),
+        ),
+        (
+            "u64",
+            "UInt64",
+            Arc::new(UInt64Array::from(vec![3, 1 << 40])),
+        ),
+        ("i8", "Int8", Arc::new(Int8Array::from(vec![-128, 127]))),
+        ("i16", "Int16", Arc::new(Int16Array::from(vec![-300, 300]))),
+        (
+            "i32",
+            "Int32",
+            Arc::new(Int32Array::from(vec![-70_000, 70_000])),
+        ),
+        (
+            "i64",
+            "Int64",
+            Arc::new(Int64Array::from(vec![-(1 << 40), 5])),
+        ),
+        (
+            "f64",
+            "Float64",
+            Arc::new(Float64Array::from(vec![1.5, -0.25])),
+        ),
+        (
+            "flag",
+            "UInt8",
+            Arc::new(BooleanArray::from(vec![true, false])),
+        ),
+        (
+            "s",
+            "String",
+            Arc::new(StringArray::from(vec!["", "héllo"])),
+        ),
+        ("dt", "DateTime('UTC')", ts()),
+        ("dt64", "DateTime64(3, 'UTC')", ts()),
+        (
+            "ns",
+            "Nullable(String)",
+            Arc::new(StringArray::from(vec![None, Some("x")])),
+        ),
+        (
+            "ni",
+            "Nullable(Int64)",
+            Arc::new(Int64Array::from(vec![Some(-1), None])),
+        ),
+        ("arr", "Array(String)", Arc::new(list.finish())),
+        ("lc", "LowCardinality(String)", Arc::new(lc.finish())),
+        (
+            "lcn",
+            "LowCardinality(Nullable(String))",
+            Arc::new(lcn.finish()),
+        ),
+    ];
+    let types: Vec<ChType> = columns
+        .iter()
+        .map(|(_, t, _)| ChType::parse(t).unwrap())
+        .collect();
+    let block: Vec<BlockColumn<'_>> = columns
+        .iter()
+        .zip(&types)
+        .map(|((name, _, a), ty)| BlockColumn {
+            name,
+            ty,
+            array: a.as_ref(),
+        })
+        .collect();
+    let mut bytes = Vec::new();
+    encode_block(&block, 2, false, &mut bytes).unwrap();
+    let dir = tmp();
+    let file = dir.path().join("types.native");
+    std::fs::write(&file, &bytes).unwrap();
+
+    let read = chdb(&["read", file.to_str().unwrap()]);
+    let meta: Vec<(String, String)> = serde_json::from_value(read["meta"].clone()).unwrap();
+    let expected_meta: Vec<(String, String)> = columns
+        .iter()
+        .map(|(n, t, _)| (n.to_string(), t.to_string()))
+        .collect();
+    assert_eq!(meta, expected_meta);
+    let expected = serde_json::json!([
+        [
+            0,
+            1,
+            2,
+            3,
+            -128,
+            -300,
+            -70000,
+            -(1_i64 << 40),
+            1.5,
+            1,
+            "",
+            "2024-03-04 10:00:00",
+            "2024-03-04 10:00:00.123",
+            null,
+            -1,
+            ["a", "b"],
+            "voice",
+            null
+        ],
+        [
+            255,
+            65535,
+            u32::MAX,
+            1_u64 << 40,
+            127,
+            300,
+            70000,
+            5,
+            -0.25,
+            0,
+            "héllo",
+            "2024-03-05 09:59:59",
+            "2024-03-05 09:59:59.999",
+            "x",
+            null,
+            [],
+            "voice",
+            "chat"
+        ]
+    ]);
+    assert_eq!(read["data"], expected);
+}
+
+#[test]
+fn the_modern_ddl_and_real_tables_load_in_a_modern_engine() {
+    use genesys_etl::schema::ALL_TABLES;
+    use genesys_etl::sink::clickhouse::{ddl, encode, types::ChType};
+    use genesys_etl::transform::{PageInput, PageRef, Transformer};
+
+    let mut page =
+        std::fs::read(root().join("fixtures/pages/good/two-conversations.json")).unwrap();
+    let out = Transformer::new()
+        .transform(PageInput {
+            page: PageRef::default(),
+            bytes: &mut page,
+            window: None,
+            version: 1,
+        })
+        .unwrap();
+    let dir = tmp();
+    let mut rows = serde_json::Map::new();
+    for (table, batch) in ALL_TABLES.iter().zip(&out.batches) {
+        let types: Vec<ChType> = ddl::column_types(table, false)
+            .iter()
+            .map(|t| ChType::parse(t).unwrap())
+            .collect();
+        let mut bytes = Vec::new();
+        encode::encode_batch(batch, &types, false, &mut bytes).unwrap();
+        std::fs::write(dir.path().join(format!("{}.native", table.name)), bytes).unwrap();
+        let first_start = batch
+            .column_by_name("conversation_start")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::TimestampMillisecondArray>()
+            .unwrap()
+            .values()
+            .iter()
+            .copied()
+            .min();
+        rows.insert(
+            table.name.into(),
+            serde_json::json!([batch.num_rows(), first_start]),
+        );
+    }
+    let ddl_file = dir.path().join("ddl.sql");
+    std::fs::write(&ddl_file, ddl::script("modern", false)).unwrap();
+    let loaded = chdb(&[
+        "load",
+        ddl_file.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    ]);
+    for (table, v) in rows {
+        let (n, first_start): (u64, Option<i64>) = serde_json::from_value(v).unwrap();
+        assert!(n > 0, "{table}: the fixture has rows");
+        assert_eq!(
+            loaded[&table]["final"], n,
+            "{table}: FINAL rows after loading twice"
+        );
+        assert!(loaded[&table]["raw"].as_u64().unwrap() >= n, "{table}");
+        assert_eq!(
+            loaded[&table]["min_start_ms"].as_i64(),
+            first_start,
+            "{table}: millisecond timestamps"
+        );
+    }
+}

@@ -272,3 +272,154 @@ fn low_cardinality(array: &dyn Array, inner: &ChType, out: &mut Vec<u8>) -> Resu
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::builder::{ListBuilder, StringBuilder, StringDictionaryBuilder};
+    use arrow_array::{
+        ArrayRef, BooleanArray, Float64Array, Int8Array, Int64Array, TimestampMillisecondArray,
+        UInt16Array, UInt32Array,
+    };
+
+    use super::*;
+    use crate::sink::clickhouse::decode::{Value, read_block};
+
+    fn round_trip(array: ArrayRef, ty: &str) -> Vec<Value> {
+        let ty = ChType::parse(ty).unwrap_or(ChType::String);
+        let mut out = Vec::new();
+        let col = BlockColumn {
+            name: "c",
+            ty: &ty,
+            array: array.as_ref(),
+        };
+        let r = encode_block(&[col], array.len(), true, &mut out);
+        assert_eq!(r, Ok(()));
+        let mut input = &out[..];
+        let block = read_block(&mut input, true).map_err(|e| e.to_string());
+        assert!(input.is_empty(), "trailing bytes");
+        let block = block.unwrap_or_default();
+        assert_eq!(block.columns, [("c".to_string(), ty.to_string())]);
+        block.data.into_iter().next().unwrap_or_default()
+    }
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.into())
+    }
+
+    #[test]
+    fn fixed_width_columns_are_the_arrow_values() {
+        assert_eq!(
+            round_trip(Arc::new(UInt16Array::from(vec![0, 65535])), "UInt16"),
+            [Value::UInt(0), Value::UInt(65535)]
+        );
+        assert_eq!(
+            round_trip(Arc::new(Int8Array::from(vec![-128, 5])), "Int8"),
+            [Value::Int(-128), Value::Int(5)]
+        );
+        assert_eq!(
+            round_trip(Arc::new(Float64Array::from(vec![1.5, -0.25])), "Float64"),
+            [Value::Float(1.5), Value::Float(-0.25)]
+        );
+        assert_eq!(
+            round_trip(Arc::new(BooleanArray::from(vec![true, false])), "UInt8"),
+            [Value::UInt(1), Value::UInt(0)]
+        );
+        // A slice starts at its offset, not at the buffer's start.
+        let sliced = UInt32Array::from(vec![7, 8, 9]).slice(1, 2);
+        assert_eq!(
+            round_trip(Arc::new(sliced), "UInt32"),
+            [Value::UInt(8), Value::UInt(9)]
+        );
+    }
+
+    #[test]
+    fn timestamps_become_datetime_seconds_or_datetime64_millis() {
+        let ts = || {
+            Arc::new(
+                TimestampMillisecondArray::from(vec![1_709_546_400_123, 1_709_546_401_999])
+                    .with_timezone("UTC"),
+            ) as ArrayRef
+        };
+        assert_eq!(
+            round_trip(ts(), "DateTime('UTC')"),
+            [Value::UInt(1_709_546_400), Value::UInt(1_709_546_401)]
+        );
+        assert_eq!(
+            round_trip(ts(), "DateTime64(3, 'UTC')"),
+            [Value::Int(1_709_546_400_123), Value::Int(1_709_546_401_999)]
+        );
+    }
+
+    #[test]
+    fn nullable_strings_and_numbers_keep_their_nulls() {
+        let a = StringArray::from(vec![Some("a"), None, Some("ccc")]);
+        assert_eq!(
+            round_trip(Arc::new(a), "Nullable(String)"),
+            [s("a"), Value::Null, s("ccc")]
+        );
+        let n = Int64Array::from(vec![None, Some(-3)]);
+        assert_eq!(
+            round_trip(Arc::new(n), "Nullable(Int64)"),
+            [Value::Null, Value::Int(-3)]
+        );
+    }
+
+    #[test]
+    fn lists_become_arrays_and_a_null_list_is_empty() {
+        let mut b = ListBuilder::new(StringBuilder::new());
+        b.values().append_value("x");
+        b.values().append_value("y");
+        b.append(true);
+        b.append(false);
+        b.append(true);
+        b.values().append_value("z");
+        b.append(true);
+        let list = b.finish().slice(0, 4);
+        assert_eq!(
+            round_trip(Arc::new(list), "Array(String)"),
+            [
+                Value::Array(vec![s("x"), s("y")]),
+                Value::Array(vec![]),
+                Value::Array(vec![]),
+                Value::Array(vec![s("z")]),
+            ]
+        );
+    }
+
+    #[test]
+    fn dictionaries_become_low_cardinality_with_and_without_nulls() {
+        let mut b = StringDictionaryBuilder::<Int32Type>::new();
+        b.append_value("voice");
+        b.append_null();
+        b.append_value("chat");
+        b.append_value("voice");
+        let dict: ArrayRef = Arc::new(b.finish());
+        assert_eq!(
+            round_trip(dict, "LowCardinality(Nullable(String))"),
+            [s("voice"), Value::Null, s("chat"), s("voice")]
+        );
+        let mut b = StringDictionaryBuilder::<Int32Type>::new();
+        for i in 0..300 {
+            b.append_value(format!("v{i}"));
+        }
+        let wide: ArrayRef = Arc::new(b.finish());
+        let back = round_trip(wide, "LowCardinality(String)");
+        assert_eq!((back.len(), &back[299]), (300, &s("v299")));
+        // Plain strings are dictionary-encoded on the way.
+        let plain: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "a"]));
+        assert_eq!(
+            round_trip(plain, "LowCardinality(String)"),
+            [s("a"), s("b"), s("a")]
+        );
+    }
+
+    #[test]
+    fn a_type_the_array_cannot_fill_is_an_error_naming_both() {
+        let mut out = Vec::new();
+        let a = StringArray::from(vec!["x"]);
+        let e = encode_column(&a, &ChType::UInt64, &mut out);
+        assert_eq!(e, Err("Arrow Utf8 cannot be written as UInt64".into()));
+    }
+}
