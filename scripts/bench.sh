@@ -4,7 +4,9 @@
 #   - peak RSS of replay at two input sizes 10x apart
 #   - simulator → Parquet backfill rows/s
 #   - simulator page-serving MB/s (must outpace the pipeline)
-#   - criterion: page transform throughput
+#   - simulator → ClickHouse backfill rows/s (beside → Parquet), insert throughput of our
+#     native client vs clickhouse-client on the same rows, Arrow → Native encode MB/s
+#   - criterion: page transform and Native encode throughput
 # usage: scripts/bench.sh [--quick]   (--quick: smaller inputs, no criterion)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,8 +48,21 @@ rm -rf "$T/rp"
 RSS=$(peak_rss $BIN replay --input "$T/raw$SMALL_DAYS" --out "$T/rp" --threads 2 --no-progress)
 summary "$T/rp" "== replay $SMALL_DAYS day(s), 2 threads: {mb:.0f} MB JSON in {duration_s:.2f}s = {input_mb_per_s:.0f} MB/s, peak RSS $RSS MB"
 
+# ClickHouse: a private server (Debian's 18.16 here) on loopback, stopped at the end.
+export CH_DIR=target/clickhouse-bench
+CH_URL=$(scripts/clickhouse.sh start)
+trap 'scripts/clickhouse.sh stop; rm -rf "$T"' EXIT
+clickhouse-client --port "${CH_URL##*:}" --query "DROP DATABASE IF EXISTS bench_e2e" </dev/null
+TO=$(date -u -d "2024-03-04 + $LARGE_DAYS days" +%Y-%m-%d)
+$BIN backfill --simulate --profile $PROFILE --from 2024-03-04 --to "$TO" --out "$T/ch" \
+    --sink clickhouse --clickhouse-url "$CH_URL/bench_e2e" --rate-limit 1000000 --no-progress --log warn >/dev/null
+summary "$T/ch" "== backfill sim→ClickHouse, $PROFILE, $LARGE_DAYS day(s): {rows} rows in {duration_s:.2f}s = {rows_per_s:,.0f} rows/s ({totals[files]} inserts)"
+clickhouse-client --port "${CH_URL##*:}" --query "DROP DATABASE IF EXISTS bench_e2e" </dev/null
+CLICKHOUSE_PORT=${CH_URL##*:} BENCH_DAYS=$LARGE_DAYS cargo bench --quiet --bench clickhouse_insert 2>/dev/null | grep -E "^( |==)"
+
 $BIN sim bench --profile $PROFILE --from 2024-03-04 --days 2 | python3 -c "import json,sys; r=json.load(sys.stdin); print(f\"== simulator serves {r['pages']} pages, {r['bytes']/1e6:.0f} MB over HTTP at {r['serve_mb_per_s']:.0f} MB/s (job generation {r['job_wait_s']:.2f}s, separate)\")"
 
 if [ "$QUICK" != "--quick" ]; then
-    cargo bench --bench transform -- --noplot 2>/dev/null | grep -E "time:|thrpt:"
+    cargo bench --bench transform -- --noplot 2>/dev/null | grep -E "^transform/|time:|thrpt:"
+    cargo bench --bench native_encode -- --noplot 2>/dev/null | grep -E "^encode_native/|time:|thrpt:"
 fi
