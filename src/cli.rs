@@ -153,9 +153,33 @@ pub struct BackfillArgs {
     /// Conversations per results page.
     #[arg(long, default_value_t = 1000)]
     pub page_size: usize,
-    /// API requests per minute this run may spend (leave room for other integrations).
-    #[arg(long, default_value_t = 150.0)]
-    pub rate_limit: f64,
+    /// Requests per minute the org's budget allows this OAuth client (Genesys: 300 per token).
+    #[arg(long, default_value_t = 300.0)]
+    pub api_budget: f64,
+    /// Share of --api-budget this run may spend, leaving the rest to wallboards and other
+    /// integrations on the same budget. Every request counts, retries included.
+    #[arg(long, default_value_t = 0.5)]
+    pub api_share: f64,
+    /// Requests per minute, overriding --api-budget × --api-share.
+    #[arg(long)]
+    pub rate_limit: Option<f64>,
+    /// Seconds one API request may take (connect + whole response) before it is retried.
+    #[arg(long, default_value_t = 120.0)]
+    pub http_timeout: f64,
+    /// Consecutive failed requests (5xx, timeouts, resets) that open the circuit breaker.
+    #[arg(long, default_value_t = 5)]
+    pub breaker_threshold: u32,
+    /// Seconds the open breaker waits before one probe request (doubles while probes fail,
+    /// up to 10 minutes).
+    #[arg(long, default_value_t = 30.0)]
+    pub breaker_cooldown: f64,
+    /// Extract the last N days of the range again even if done (Genesys restates recent
+    /// data nightly); their rows are replaced, not added.
+    #[arg(long, default_value_t = 0)]
+    pub restate_days: u32,
+    /// Simulator fault plan (with --simulate), e.g. `429=0.3,5xx=0.1`; see `sim serve --help`.
+    #[arg(long, default_value = "", requires = "simulate")]
+    pub faults: String,
     /// Also save every raw page here, for `replay`.
     #[arg(long)]
     pub archive_raw: Option<PathBuf>,
@@ -207,6 +231,9 @@ pub struct SimServeArgs {
     /// Largest accepted pageSize.
     #[arg(long, default_value_t = 1000)]
     pub max_page_size: usize,
+    /// Fault plan, deterministic from the seed: name=value pairs (see the list below).
+    #[arg(long, default_value = "", long_help = crate::sim::faults::FAULTS_HELP)]
+    pub faults: String,
 }
 
 #[derive(Args, Debug)]
@@ -221,6 +248,9 @@ pub struct SimOracleArgs {
     /// Last UTC day, exclusive.
     #[arg(long)]
     pub to: String,
+    /// Expected rows after the range was extracted again under `--faults restate=RATE`.
+    #[arg(long, default_value_t = 0.0)]
+    pub restated: f64,
 }
 
 #[derive(Args, Debug)]

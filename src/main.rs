@@ -94,6 +94,7 @@ fn dispatch(cli: Cli, terminal: bool) -> anyhow::Result<ExitCode> {
             cfg.token_ttl_s = a.token_ttl;
             cfg.job_latency_ms = a.job_latency_ms;
             cfg.max_page_size = a.max_page_size;
+            cfg.faults = sim::faults::FaultPlan::parse(&a.faults).map_err(anyhow::Error::msg)?;
             cfg.credentials = genesys_etl::genesys::Credentials::load(None)
                 .ok()
                 .map(|c| (c.client_id, c.client_secret));
@@ -119,7 +120,11 @@ fn dispatch(cli: Cli, terminal: bool) -> anyhow::Result<ExitCode> {
             let to = sim::data::parse_day(&a.to)
                 .with_context(|| format!("--to `{}`: expected YYYY-MM-DD", a.to))?;
             anyhow::ensure!(from < to, "--from must be before --to (--to is exclusive)");
-            let oracle = sim::oracle(&sim::Generator::new(a.seed, profile), from, to);
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&a.restated),
+                "--restated must be a rate between 0 and 1"
+            );
+            let oracle = sim::oracle(&sim::Generator::new(a.seed, profile), from, to, a.restated);
             println!("{}", serde_json::to_string_pretty(&oracle)?);
             Ok(ExitCode::SUCCESS)
         }

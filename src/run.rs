@@ -68,6 +68,9 @@ pub struct RunSummary {
     pub windows: WindowsSummary,
     pub totals: Totals,
     pub api: Option<serde_json::Value>,
+    /// With --simulate: what the simulator's fault plan injected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulator_injected: Option<serde_json::Value>,
     pub duration_s: f64,
     pub rows_per_s: f64,
     pub input_mb_per_s: f64,
@@ -82,6 +85,10 @@ pub struct WindowsSummary {
     pub deferred_past_availability: Vec<String>,
     pub jobs_submitted: u64,
     pub stale_files_removed: u64,
+    /// Windows extracted again from page 0 (FAILED/expired job, expired cursor).
+    pub restarted: u64,
+    /// Finished windows extracted again because of --restate-days.
+    pub restated: u64,
 }
 
 fn pipeline_options(p: &Pipeline) -> PipelineOptions {
@@ -184,11 +191,17 @@ fn write_summary(out: &Path, summary: &RunSummary) {
 
 fn api_json(c: &ApiCounters) -> serde_json::Value {
     let g = ApiCounters::get;
+    let state = match g(&c.breaker_state) {
+        crate::genesys::BREAKER_OPEN => "open",
+        crate::genesys::BREAKER_HALF_OPEN => "half-open",
+        _ => "closed",
+    };
     serde_json::json!({
         "requests": g(&c.requests), "retries": g(&c.retries), "status_429": g(&c.status_429),
         "status_401": g(&c.status_401), "status_5xx": g(&c.status_5xx),
         "transport_errors": g(&c.transport_errors), "tokens_fetched": g(&c.tokens_fetched),
         "bytes": g(&c.bytes), "limiter_wait_ms": g(&c.limiter_wait_ms),
+        "breaker": {"opens": g(&c.breaker_opens), "probes": g(&c.breaker_probes), "state": state},
     })
 }
 
@@ -197,6 +210,8 @@ struct BackfillPlan {
     from_day: i64,
     to_day: i64,
     window_ms: i64,
+    requests_per_minute: f64,
+    faults: crate::sim::faults::FaultPlan,
 }
 
 fn plan(args: &BackfillArgs) -> Result<BackfillPlan, RunError> {
@@ -218,15 +233,29 @@ fn plan(args: &BackfillArgs) -> Result<BackfillPlan, RunError> {
             "--page-size must be between 1 and 10000".into(),
         ));
     }
-    if args.rate_limit <= 0.0 {
+    if !(args.api_share > 0.0 && args.api_share <= 1.0) {
         return Err(RunError::Config(
-            "--rate-limit must be positive (requests per minute)".into(),
+            "--api-share must be above 0 and at most 1 (a share of --api-budget)".into(),
         ));
     }
+    let requests_per_minute = args.rate_limit.unwrap_or(args.api_budget * args.api_share);
+    if requests_per_minute <= 0.0 || !requests_per_minute.is_finite() {
+        return Err(RunError::Config(
+            "--rate-limit / --api-budget must be positive (requests per minute)".into(),
+        ));
+    }
+    if args.http_timeout <= 0.0 || args.breaker_cooldown < 0.0 || args.breaker_threshold == 0 {
+        return Err(RunError::Config(
+            "--http-timeout must be positive, --breaker-cooldown not negative, --breaker-threshold at least 1".into(),
+        ));
+    }
+    let faults = crate::sim::faults::FaultPlan::parse(&args.faults).map_err(RunError::Config)?;
     Ok(BackfillPlan {
         from_day,
         to_day,
         window_ms,
+        requests_per_minute,
+        faults,
     })
 }
 
@@ -255,6 +284,7 @@ pub fn backfill(
             client_secret: Secret::new(format!("sim-{:x}", std::process::id() as u64 ^ 0x5eed)),
         });
         let mut cfg = SimConfig::new(args.seed, profile);
+        cfg.faults = plan.faults.clone();
         cfg.credentials = Some((creds.client_id.clone(), creds.client_secret.clone()));
         let sim = SimServer::start(cfg, 0).map_err(|e| (RunError::Config(e.to_string()), None))?;
         let base = sim.base_url();
@@ -288,7 +318,10 @@ pub fn backfill(
     let mut client_cfg = ClientConfig::new(api_base, credentials);
     client_cfg.login_base = login_base;
     client_cfg.page_size = args.page_size;
-    client_cfg.requests_per_minute = args.rate_limit;
+    client_cfg.requests_per_minute = plan.requests_per_minute;
+    client_cfg.timeout = std::time::Duration::from_secs_f64(args.http_timeout);
+    client_cfg.breaker_threshold = args.breaker_threshold;
+    client_cfg.breaker_cooldown = std::time::Duration::from_secs_f64(args.breaker_cooldown);
     let mut client = Client::new(client_cfg, counters.clone());
 
     let asked = serde_json::json!({
@@ -296,8 +329,9 @@ pub fn backfill(
         "simulate": args.simulate, "sink": describe_sink(&args.sink),
     });
     let mut windows = WindowsSummary::default();
+    let injected = || _sim.as_ref().map(|s| serde_json::json!(s.injected()));
     let fail = |e: RunError, windows: WindowsSummary, totals: Totals| {
-        let summary = finish_summary(
+        let mut summary = finish_summary(
             &run_id,
             "backfill",
             Some(&e),
@@ -307,6 +341,7 @@ pub fn backfill(
             Some(&counters),
             started,
         );
+        summary.simulator_injected = injected();
         write_summary(&args.out, &summary);
         (e, Some(summary))
     };
@@ -316,7 +351,7 @@ pub fn backfill(
         Err(e) => return Err(fail(e, windows, Totals::default())),
     };
     let store = CheckpointStore::new(&args.out, &checkpoint_name);
-    let checkpoint = match store.load(DATASET, plan.window_ms) {
+    let mut checkpoint = match store.load(DATASET, plan.window_ms) {
         Ok(c) => c,
         Err(e) => {
             return Err(fail(
@@ -326,6 +361,16 @@ pub fn backfill(
             ));
         }
     };
+    // Restatement: the last N days of the range are extracted again even if done; the sink
+    // replaces their rows (Parquet: the window's files as a unit; ClickHouse: by _version).
+    if args.restate_days > 0 {
+        let since = (plan.to_day - i64::from(args.restate_days)) * MS_PER_DAY;
+        let before = checkpoint.completed.len();
+        checkpoint
+            .completed
+            .retain(|start| *start < since || *start >= plan.to_day * MS_PER_DAY);
+        windows.restated = (before - checkpoint.completed.len()) as u64;
+    }
 
     let all = Window::split(
         plan.from_day * MS_PER_DAY,
@@ -387,7 +432,9 @@ pub fn backfill(
         windows_resumed,
         jobs,
         stale_files_removed,
+        windows_restarted,
     } = report;
+    windows.restarted = windows_restarted;
     windows.committed_this_run = totals.windows_committed;
     windows.skipped_already_done = windows_skipped;
     windows.resumed = windows_resumed;
@@ -401,7 +448,7 @@ pub fn backfill(
         };
         return Err(fail(e, windows, totals));
     }
-    let summary = finish_summary(
+    let mut summary = finish_summary(
         &run_id,
         "backfill",
         None,
@@ -411,6 +458,7 @@ pub fn backfill(
         Some(&counters),
         started,
     );
+    summary.simulator_injected = injected();
     write_summary(&args.out, &summary);
     Ok(summary)
 }
@@ -496,6 +544,7 @@ fn finish_summary(
         input_mb_per_s: totals.input_bytes as f64 / 1e6 / secs.max(1e-9),
         totals,
         api: api.map(|a| api_json(a)),
+        simulator_injected: None,
         duration_s: secs,
     }
 }

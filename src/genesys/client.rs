@@ -69,6 +69,10 @@ pub struct ClientConfig {
     pub poll_max: Duration,
     /// Give up on a job that is not FULFILLED after this long.
     pub job_timeout: Duration,
+    /// Consecutive failed attempts (5xx, transport errors, timeouts) that open the breaker.
+    pub breaker_threshold: u32,
+    /// How long the open breaker waits before a probe; doubles per failed probe (≤ 10 min).
+    pub breaker_cooldown: Duration,
 }
 
 impl ClientConfig {
@@ -85,6 +89,8 @@ impl ClientConfig {
             poll_initial: Duration::from_millis(100),
             poll_max: Duration::from_secs(5),
             job_timeout: Duration::from_secs(3600),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(30),
         }
     }
 }
@@ -101,6 +107,11 @@ pub struct ApiCounters {
     pub tokens_fetched: AtomicU64,
     pub bytes: AtomicU64,
     pub limiter_wait_ms: AtomicU64,
+    /// Times the circuit breaker opened, and the probes it sent when it half-opened.
+    pub breaker_opens: AtomicU64,
+    pub breaker_probes: AtomicU64,
+    /// 0 closed, 1 open (waiting), 2 half-open (probing).
+    pub breaker_state: AtomicU64,
 }
 
 impl ApiCounters {
@@ -121,6 +132,9 @@ pub enum ApiError {
     },
     #[error("{what}: unexpected response: {detail}")]
     Protocol { what: String, detail: String },
+    /// 404 on a job or cursor that existed: it expired; the window must be submitted again.
+    #[error("{what}: HTTP 404, gone{detail}")]
+    Gone { what: String, detail: String },
     #[error("details job {job} for {interval} ended {state}{message}; rerun to submit it again")]
     Job {
         job: String,
@@ -183,6 +197,10 @@ impl Bucket {
             last: Instant::now(),
         }
     }
+    /// After a 429: no burst credit left, the next requests go at the steady rate.
+    fn drain(&mut self) {
+        self.tokens = self.tokens.min(0.0);
+    }
     /// How long to wait before one request may go; takes the token.
     fn take(&mut self) -> Duration {
         let now = Instant::now();
@@ -204,7 +222,16 @@ pub struct Client {
     token: Option<Token>,
     bucket: Bucket,
     pub counters: Arc<ApiCounters>,
+    /// Failed attempts in a row, over all requests (the breaker's input).
+    consecutive_failures: u32,
+    /// Times the breaker opened without a success in between (scales the cooldown).
+    opens_in_a_row: u32,
 }
+
+/// Breaker states as stored in `ApiCounters::breaker_state`.
+pub const BREAKER_CLOSED: u64 = 0;
+pub const BREAKER_OPEN: u64 = 1;
+pub const BREAKER_HALF_OPEN: u64 = 2;
 
 enum Method {
     Get,
@@ -227,6 +254,8 @@ impl Client {
             token: None,
             bucket,
             counters,
+            consecutive_failures: 0,
+            opens_in_a_row: 0,
         }
     }
 
@@ -356,6 +385,7 @@ impl Client {
         let mut refreshed = false;
         loop {
             attempt += 1;
+            self.breaker_gate(what);
             let wait = self.bucket.take();
             if !wait.is_zero() {
                 self.counters
@@ -401,6 +431,22 @@ impl Client {
                     (None, None, Vec::new())
                 }
             };
+            // The breaker counts failures of the service, not throttling or client errors.
+            if code.is_none_or(|c| c >= 500 || c == 408) {
+                self.consecutive_failures += 1;
+            } else {
+                if self.counters.breaker_state.load(Ordering::Relaxed) != BREAKER_CLOSED {
+                    tracing::info!("circuit breaker closed: the probe succeeded");
+                }
+                self.consecutive_failures = 0;
+                self.opens_in_a_row = 0;
+                self.counters
+                    .breaker_state
+                    .store(BREAKER_CLOSED, Ordering::Relaxed);
+            }
+            if code == Some(429) {
+                self.bucket.drain();
+            }
             match code {
                 Some(429) => self.counters.status_429.fetch_add(1, Ordering::Relaxed),
                 Some(401) => self.counters.status_401.fetch_add(1, Ordering::Relaxed),
@@ -456,6 +502,12 @@ impl Client {
                         (None, Some(e)) => format!(": {e}"),
                         _ => String::new(),
                     };
+                    if code == Some(404) {
+                        return Err(ApiError::Gone {
+                            what: what.to_string(),
+                            detail,
+                        });
+                    }
                     return Err(ApiError::Request {
                         what: what.to_string(),
                         reason,
@@ -464,6 +516,37 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// The circuit breaker: after `breaker_threshold` failed attempts in a row, stop sending
+    /// for the cooldown (doubling while probes keep failing), then let one probe through.
+    fn breaker_gate(&mut self, what: &str) {
+        if self.consecutive_failures < self.config.breaker_threshold {
+            return;
+        }
+        self.opens_in_a_row += 1;
+        let cooldown = self
+            .config
+            .breaker_cooldown
+            .saturating_mul(1 << (self.opens_in_a_row - 1).min(10))
+            .min(Duration::from_secs(600));
+        self.counters.breaker_opens.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .breaker_state
+            .store(BREAKER_OPEN, Ordering::Relaxed);
+        tracing::warn!(
+            request = what,
+            failures = self.consecutive_failures,
+            "circuit breaker open: pausing {:.1}s before one probe request",
+            cooldown.as_secs_f64()
+        );
+        std::thread::sleep(cooldown);
+        self.counters.breaker_probes.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .breaker_state
+            .store(BREAKER_HALF_OPEN, Ordering::Relaxed);
+        // One failure more re-opens it: the probe is the only attempt allowed.
+        self.consecutive_failures = self.config.breaker_threshold - 1;
     }
 
     /// `POST …/details/jobs` for `[start, end)`; returns the job id.

@@ -11,6 +11,6 @@ pub mod retry;
 
 pub use auth::{Credentials, Secret};
 pub use client::{
-    ApiCounters, ApiError, Client, ClientConfig, JobState, JobStatus, login_base_for,
-    region_api_base,
+    ApiCounters, ApiError, BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPEN, Client, ClientConfig,
+    JobState, JobStatus, login_base_for, region_api_base,
 };

@@ -5,14 +5,14 @@
 //! the sink has removed that window's files (so nothing is doubled).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Sender;
 
 use super::{PipelineError, Source, Work};
-use crate::checkpoint::Checkpoint;
-use crate::genesys::{Client, JobState};
+use crate::checkpoint::{Checkpoint, InProgress};
+use crate::genesys::{ApiError, Client, JobState};
 use crate::page::{RawPage, Window, scan_top_level};
 use crate::sink::Sink;
 use crate::sink::parquet::{DATASET, write_durably};
@@ -32,10 +32,12 @@ pub struct FetchReport {
     pub windows_resumed: u64,
     pub jobs: u64,
     pub stale_files_removed: u64,
+    /// Windows extracted again after a failed or expired job or an expired cursor.
+    pub windows_restarted: u64,
 }
 
 /// Bodies that fail the structural scan are fetched again this many times in all.
-const PAGE_ATTEMPTS: u32 = 3;
+const PAGE_ATTEMPTS: u32 = 5;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -43,10 +45,19 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Times a window is extracted from scratch (after a FAILED or expired job, or an expired
+/// cursor) before the run gives up on it.
+const WINDOW_ATTEMPTS: u32 = 6;
+
 impl Source for Backfill<'_> {
     type Report = FetchReport;
 
-    fn run(mut self, tx: &Sender<Work>, abort: &AtomicBool) -> Result<FetchReport, PipelineError> {
+    fn run(
+        mut self,
+        tx: &Sender<Work>,
+        abort: &AtomicBool,
+        committed: &AtomicU64,
+    ) -> Result<FetchReport, PipelineError> {
         let mut report = FetchReport::default();
         let mut seq = 0u64;
         let windows = std::mem::take(&mut self.windows);
@@ -58,77 +69,161 @@ impl Source for Backfill<'_> {
                 report.windows_skipped += 1;
                 continue;
             }
-            let interval = window.interval();
-            let resume = self
+            let mut resume = self
                 .checkpoint
                 .in_progress
                 .clone()
                 .filter(|p| p.window_start == window.start_ms);
-            let resumable = match &resume {
-                Some(p) => {
-                    matches!(self.client.job_status(&p.job_id), Ok(s) if s.state == JobState::Fulfilled)
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match self.extract(&window, resume.take(), tx, abort, &mut seq, &mut report) {
+                    Ok(()) => break,
+                    Err(Extract::Stopped) => return Ok(report),
+                    Err(Extract::Failed(e)) => return Err(e),
+                    Err(Extract::Restart(e)) if attempt < WINDOW_ATTEMPTS => {
+                        report.windows_restarted += 1;
+                        tracing::warn!(window = %window.interval(), attempt, error = %e, "extracting the window again from its first page");
+                        // The window's files are rewritten from page 0: first let every page
+                        // already sent become durable, so no worker writes behind the cleanup.
+                        if !wait_committed(committed, seq, abort) {
+                            return Ok(report);
+                        }
+                    }
+                    Err(Extract::Restart(e)) => return Err(e),
                 }
-                None => false,
-            };
-            let (job, mut cursor, mut page) = match resume {
-                Some(p) if resumable => {
-                    report.stale_files_removed += self.sink.begin_window(&window, p.next_page)?;
-                    report.windows_resumed += 1;
-                    tracing::info!(window = %interval, page = p.next_page, "resuming window from its saved cursor");
-                    (p.job_id, p.next_cursor, p.next_page)
-                }
-                _ => {
-                    report.stale_files_removed += self.sink.begin_window(&window, 0)?;
-                    let job = self.client.submit_job(&interval)?;
-                    report.jobs += 1;
-                    self.client.wait_job(&job, &interval)?;
-                    (job, None, 0)
-                }
-            };
-            // A resumed window whose last page was already committed has nothing left to fetch.
-            let mut more = !(page > 0 && cursor.is_none());
-            while more {
-                if abort.load(Ordering::Relaxed) {
-                    return Ok(report);
-                }
-                let (bytes, next) = self.fetch_page(&job, cursor.as_deref(), &window, page, seq)?;
-                if let Some(dir) = &self.archive {
-                    write_durably(
-                        dir,
-                        &format!("{DATASET}-{}-{page:06}.json", window.label()),
-                        &bytes,
-                    )?;
-                }
-                more = next.is_some();
-                let raw = RawPage {
-                    seq,
-                    window: Some(window),
-                    page,
-                    job_id: Some(job.clone()),
-                    cursor: cursor.take(),
-                    next_cursor: next.clone(),
-                    version: now_ms(),
-                    file: None,
-                    bytes,
-                };
-                if tx.send(Work::Page(raw)).is_err() {
-                    return Ok(report);
-                }
-                seq += 1;
-                page += 1;
-                cursor = next;
             }
-            if tx.send(Work::WindowDone { seq, window }).is_err() {
-                return Ok(report);
-            }
-            seq += 1;
-            self.client.delete_job(&job);
         }
         Ok(report)
     }
 }
 
+/// How one attempt at a window ended, if not with all its pages sent.
+enum Extract {
+    /// The job or cursor is gone (FAILED, EXPIRED, 404): submit the window again.
+    Restart(PipelineError),
+    /// Anything else stops the run.
+    Failed(PipelineError),
+    /// The pipeline is shutting down (an error elsewhere).
+    Stopped,
+}
+
+impl From<PipelineError> for Extract {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::Api(ApiError::Job { .. } | ApiError::Gone { .. }) => Extract::Restart(e),
+            e => Extract::Failed(e),
+        }
+    }
+}
+
+impl From<ApiError> for Extract {
+    fn from(e: ApiError) -> Self {
+        PipelineError::Api(e).into()
+    }
+}
+
+impl From<crate::sink::SinkError> for Extract {
+    fn from(e: crate::sink::SinkError) -> Self {
+        Extract::Failed(e.into())
+    }
+}
+
+/// Waits until the commit stage has applied every item before `seq`; false on abort.
+fn wait_committed(committed: &AtomicU64, seq: u64, abort: &AtomicBool) -> bool {
+    while committed.load(Ordering::Acquire) < seq {
+        if abort.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    true
+}
+
 impl Backfill<'_> {
+    /// One attempt at a window: resume its saved job at the saved cursor when the job still
+    /// exists, else (re)submit it after the sink dropped what earlier attempts wrote.
+    fn extract(
+        &mut self,
+        window: &Window,
+        resume: Option<InProgress>,
+        tx: &Sender<Work>,
+        abort: &AtomicBool,
+        seq: &mut u64,
+        report: &mut FetchReport,
+    ) -> Result<(), Extract> {
+        let interval = window.interval();
+        let resumable = match &resume {
+            Some(p) => {
+                matches!(self.client.job_status(&p.job_id), Ok(s) if s.state == JobState::Fulfilled)
+            }
+            None => false,
+        };
+        let (job, mut cursor, mut page) = match resume {
+            Some(p) if resumable => {
+                report.stale_files_removed += self.sink.begin_window(window, p.next_page)?;
+                report.windows_resumed += 1;
+                tracing::info!(window = %interval, page = p.next_page, "resuming window from its saved cursor");
+                (p.job_id, p.next_cursor, p.next_page)
+            }
+            _ => {
+                report.stale_files_removed += self.sink.begin_window(window, 0)?;
+                let job = self.client.submit_job(&interval)?;
+                report.jobs += 1;
+                if let Err(e) = self.client.wait_job(&job, &interval) {
+                    self.client.delete_job(&job);
+                    return Err(e.into());
+                }
+                (job, None, 0)
+            }
+        };
+        // A resumed window whose last page was already committed has nothing left to fetch.
+        let mut more = !(page > 0 && cursor.is_none());
+        while more {
+            if abort.load(Ordering::Relaxed) {
+                return Err(Extract::Stopped);
+            }
+            let (bytes, next) = self.fetch_page(&job, cursor.as_deref(), window, page, *seq)?;
+            if let Some(dir) = &self.archive {
+                write_durably(
+                    dir,
+                    &format!("{DATASET}-{}-{page:06}.json", window.label()),
+                    &bytes,
+                )?;
+            }
+            more = next.is_some();
+            let raw = RawPage {
+                seq: *seq,
+                window: Some(*window),
+                page,
+                job_id: Some(job.clone()),
+                cursor: cursor.take(),
+                next_cursor: next.clone(),
+                version: now_ms(),
+                file: None,
+                bytes,
+            };
+            if tx.send(Work::Page(raw)).is_err() {
+                return Err(Extract::Stopped);
+            }
+            *seq += 1;
+            page += 1;
+            cursor = next;
+        }
+        if tx
+            .send(Work::WindowDone {
+                seq: *seq,
+                window: *window,
+            })
+            .is_err()
+        {
+            return Err(Extract::Stopped);
+        }
+        *seq += 1;
+        self.client.delete_job(&job);
+        Ok(())
+    }
+
     /// Fetches one page and checks it is one complete JSON object; returns it and its cursor.
     fn fetch_page(
         &mut self,

@@ -12,7 +12,7 @@ pub mod backfill;
 pub mod replay;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
@@ -87,7 +87,14 @@ impl Totals {
 /// The fetch side: produces pages in `seq` order (0, 1, 2, …).
 pub trait Source: Send {
     type Report: Send;
-    fn run(self, tx: &Sender<Work>, abort: &AtomicBool) -> Result<Self::Report, PipelineError>;
+    /// `committed` is how many items (pages and window ends, by `seq`) the commit stage has
+    /// made durable and checkpointed: a source that must rewrite earlier output waits on it.
+    fn run(
+        self,
+        tx: &Sender<Work>,
+        abort: &AtomicBool,
+        committed: &AtomicU64,
+    ) -> Result<Self::Report, PipelineError>;
 }
 
 /// The checkpoint the commit stage maintains (absent for replay).
@@ -146,6 +153,7 @@ pub fn run<S: Source>(
     // Results never block workers for long: the commit stage always drains.
     let (done_tx, done_rx) = bounded::<Done>(opts.channel_capacity.max(1) + threads);
     let abort = AtomicBool::new(false);
+    let committed = AtomicU64::new(0);
     let mut totals = Totals {
         rows: crate::schema::ALL_TABLES
             .iter()
@@ -156,9 +164,10 @@ pub fn run<S: Source>(
 
     let (fetch_result, commit_result) = std::thread::scope(|scope| {
         let abort = &abort;
+        let committed = &committed;
         let fetch = scope.spawn(move || {
             let tx = work_tx;
-            let r = source.run(&tx, abort);
+            let r = source.run(&tx, abort, committed);
             drop(tx);
             r
         });
@@ -170,7 +179,14 @@ pub fn run<S: Source>(
                 }
             });
         });
-        let commit_result = commit_loop(&done_rx, &mut commit, &mut totals, abort, on_progress);
+        let commit_result = commit_loop(
+            &done_rx,
+            &mut commit,
+            &mut totals,
+            abort,
+            committed,
+            on_progress,
+        );
         let fetch_result = fetch
             .join()
             .map_err(|_| PipelineError::Internal("the fetch thread panicked".into()));
@@ -255,6 +271,7 @@ fn commit_loop(
     commit: &mut Option<Commit<'_>>,
     totals: &mut Totals,
     abort: &AtomicBool,
+    committed: &AtomicU64,
     on_progress: &mut dyn FnMut(&Totals),
 ) -> Result<(), PipelineError> {
     let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
@@ -272,6 +289,7 @@ fn commit_loop(
                 first_error = Some(e);
                 continue;
             }
+            committed.store(next, Ordering::Release);
             on_progress(totals);
         }
     }

@@ -5,7 +5,7 @@
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
 use crossbeam_channel::Sender;
@@ -74,7 +74,12 @@ fn read_page(path: &Path) -> Result<Vec<u8>, PipelineError> {
 impl Source for Replay {
     type Report = u64;
 
-    fn run(self, tx: &Sender<Work>, abort: &AtomicBool) -> Result<u64, PipelineError> {
+    fn run(
+        self,
+        tx: &Sender<Work>,
+        abort: &AtomicBool,
+        _committed: &AtomicU64,
+    ) -> Result<u64, PipelineError> {
         let mut seq = 0u64;
         for (i, path) in self.files.iter().enumerate() {
             if abort.load(Ordering::Relaxed) {

@@ -286,6 +286,9 @@ fn uuid(rng: &mut ChaCha8Rng) -> String {
 }
 
 /// Formats epoch ms as `yyyy-MM-ddTHH:mm:ss.SSSZ` without chrono (hot in the generator).
+/// How much later a restated conversation ends (and how long its added segment lasts).
+pub const RESTATE_EXTRA_MS: i64 = 60_000;
+
 pub fn iso(ms: i64) -> String {
     let days = ms.div_euclid(MS_PER_DAY);
     let rem = ms.rem_euclid(MS_PER_DAY);
@@ -405,6 +408,41 @@ impl Generator {
                 .then_with(|| a.conversation_id.cmp(&b.conversation_id))
         });
         out
+    }
+
+    /// Whether a later extraction returns `c` restated, for a restatement share `rate`
+    /// (only closed conversations change: open ones have nothing to restate yet).
+    pub fn is_restated(&self, c: &Conversation, rate: f64) -> bool {
+        rate > 0.0
+            && c.end_ms.is_some()
+            && super::faults::fraction(self.seed, &c.conversation_id) < rate
+    }
+
+    /// The nightly restatement (genesys-api.md §12) of a conversation: it ends a minute
+    /// later, its last session gains a wrap-up segment for that minute, and a field changes.
+    /// Nothing is removed, so an idempotent sink only adds and replaces rows.
+    pub fn restate(&self, mut c: Conversation) -> Conversation {
+        let Some(end) = c.end_ms else { return c };
+        let new_end = end + RESTATE_EXTRA_MS;
+        c.end_ms = Some(new_end);
+        c.conversation_end = Some(iso(new_end));
+        c.external_tag = Some("restated".into());
+        if let Some(session) = c
+            .participants
+            .iter_mut()
+            .rev()
+            .find_map(|p| p.sessions.last_mut())
+        {
+            session.segments.push(Segment {
+                segment_start: iso(end),
+                segment_end: Some(iso(new_end)),
+                segment_type: "wrapup",
+                start_ms: end,
+                end_ms: Some(new_end),
+                ..Default::default()
+            });
+        }
+        c
     }
 
     /// Epoch days whose conversations can overlap `[start, end)`.

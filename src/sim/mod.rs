@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod data;
+pub mod faults;
 pub mod oracle;
 pub mod server;
 

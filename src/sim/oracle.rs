@@ -22,8 +22,9 @@ pub struct Oracle {
     pub returned_outside_window: u64,
 }
 
-/// Expected output for the UTC days `[from_day, to_day)` (epoch days).
-pub fn oracle(generator: &Generator, from_day: i64, to_day: i64) -> Oracle {
+/// Expected output for the UTC days `[from_day, to_day)` (epoch days), after windows were
+/// extracted again with a restatement share of `restate` (0: extracted once).
+pub fn oracle(generator: &Generator, from_day: i64, to_day: i64, restate: f64) -> Oracle {
     let mut tables: BTreeMap<String, u64> = crate::schema::ALL_TABLES
         .iter()
         .map(|t| (t.name.to_string(), 0))
@@ -45,6 +46,11 @@ pub fn oracle(generator: &Generator, from_day: i64, to_day: i64) -> Oracle {
                 .count() as u64;
         }
         for c in generator.day(day) {
+            let c = if generator.is_restated(&c, restate) {
+                generator.restate(c)
+            } else {
+                c
+            };
             count("conversations", 1);
             open += i64::from(c.end_ms.is_none());
             start_s += c.start_ms / 1000;

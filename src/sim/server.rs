@@ -20,6 +20,7 @@ use serde_json::json;
 use tiny_http::{Header, Method, Request, Response, StatusCode};
 
 use super::data::{Generator, MS_PER_DAY, Profile, iso};
+use super::faults::{Dice, FaultCounters, FaultPlan, FaultReport, fraction};
 use crate::transform::timestamp::parse_iso_ms;
 
 /// Simulator settings (`genesys-etl sim serve --help` lists them).
@@ -40,6 +41,8 @@ pub struct SimConfig {
     /// How long results stay readable after completion.
     pub job_retention_ms: i64,
     pub threads: usize,
+    /// Injected faults (none by default).
+    pub faults: FaultPlan,
 }
 
 impl SimConfig {
@@ -56,6 +59,7 @@ impl SimConfig {
             availability_lag_ms: 2 * 3_600_000,
             job_retention_ms: MS_PER_DAY,
             threads: 4,
+            faults: FaultPlan::none(),
         }
     }
 }
@@ -80,6 +84,9 @@ struct Ser {
 }
 
 struct Job {
+    interval: (i64, i64),
+    /// Results are gone (injected `job_expire`): every results request answers 404.
+    expired: bool,
     submitted_ms: i64,
     /// When generation finished (the data lake "ran" the query).
     ready_ms: Option<i64>,
@@ -100,9 +107,15 @@ impl Job {
 
 #[derive(Default)]
 struct State {
-    tokens: HashMap<String, i64>,
+    /// token → (expiry ms, client id, calls made)
+    tokens: HashMap<String, (i64, String, u64)>,
     jobs: HashMap<String, Job>,
     days: HashMap<i64, Arc<Vec<Arc<Ser>>>>,
+    restated_days: HashMap<i64, Arc<Vec<Arc<Ser>>>>,
+    /// Intervals whose last page was served: a later job over them returns restated data.
+    served: std::collections::HashSet<(i64, i64)>,
+    /// Per client id: times of the requests in the rolling minute (`budget` fault).
+    budget: HashMap<String, std::collections::VecDeque<i64>>,
     next_id: u64,
 }
 
@@ -112,6 +125,8 @@ struct Shared {
     state: Mutex<State>,
     stats: SimStats,
     cursor_key: u64,
+    dice: Dice,
+    injected: FaultCounters,
 }
 
 /// A running simulator; dropping it stops the server threads.
@@ -160,6 +175,8 @@ impl SimServer {
         let threads_n = config.threads.max(1);
         let shared = Arc::new(Shared {
             cursor_key: config.seed.rotate_left(17) ^ 0x5A17_C0DE,
+            dice: Dice::new(config.seed),
+            injected: FaultCounters::default(),
             config,
             generator,
             state: Mutex::new(State::default()),
@@ -199,6 +216,11 @@ impl SimServer {
 
     pub fn stats(&self) -> &SimStats {
         &self.shared.stats
+    }
+
+    /// What the fault plan injected so far.
+    pub fn injected(&self) -> FaultReport {
+        self.shared.injected.report()
     }
 
     /// Blocks until the server stops (for `sim serve`).
@@ -311,8 +333,11 @@ fn route(
     if !path.starts_with("/api/v2/") {
         return error_reply(404, "not.found", "The requested resource was not found.");
     }
-    if let Err(r) = check_bearer(shared, auth) {
-        return r;
+    const STATS: &str = "/api/v2/sim/stats";
+    if path != STATS {
+        if let Err(r) = check_bearer(shared, auth).and_then(|client| inject(shared, &client)) {
+            return r;
+        }
     }
     const JOBS: &str = "/api/v2/analytics/conversations/details/jobs";
     let rest = path.strip_prefix(JOBS);
@@ -338,14 +363,14 @@ fn route(
                 error_reply(404, "not.found", "The requested resource was not found.")
             }
         }
-        (Method::Get, None) if path == "/api/v2/sim/stats" => {
+        (Method::Get, None) if path == STATS => {
             let s = &shared.stats;
             json_reply(
                 200,
                 &json!({"requests": s.requests.load(Ordering::Relaxed), "tokensIssued": s.tokens_issued.load(Ordering::Relaxed),
                         "jobsSubmitted": s.jobs_submitted.load(Ordering::Relaxed), "pagesServed": s.pages_served.load(Ordering::Relaxed),
                         "bytesServed": s.bytes_served.load(Ordering::Relaxed), "status401": s.status_401.load(Ordering::Relaxed),
-                        "status429": s.status_429.load(Ordering::Relaxed)}),
+                        "status429": s.status_429.load(Ordering::Relaxed), "faults": shared.injected.report()}),
             )
         }
         _ => error_reply(404, "not.found", "The requested resource was not found."),
@@ -391,16 +416,18 @@ fn token(shared: &Shared, body: &[u8], auth: Option<&str>) -> Reply {
         shared.cursor_key.wrapping_mul(n + 0x9E37)
     );
     let ttl = shared.config.token_ttl_s;
-    lock(shared)
-        .tokens
-        .insert(token.clone(), now_ms() + ttl as i64 * 1000);
+    lock(shared).tokens.insert(
+        token.clone(),
+        (now_ms() + ttl as i64 * 1000, id.to_string(), 0),
+    );
     json_reply(
         200,
         &json!({"access_token": token, "token_type": "bearer", "expires_in": ttl}),
     )
 }
 
-fn check_bearer(shared: &Shared, auth: Option<&str>) -> Result<(), Reply> {
+/// Checks the bearer token and counts the call; returns the token's client id.
+fn check_bearer(shared: &Shared, auth: Option<&str>) -> Result<String, Reply> {
     let Some(token) = auth.and_then(|a| {
         a.strip_prefix("Bearer ")
             .or_else(|| a.strip_prefix("bearer "))
@@ -411,18 +438,101 @@ fn check_bearer(shared: &Shared, auth: Option<&str>) -> Result<(), Reply> {
             "No authentication bearer token specified in authorization header.",
         ));
     };
-    match lock(shared).tokens.get(token.trim()) {
-        Some(exp) if *exp > now_ms() => Ok(()),
-        _ => Err(error_reply(
-            401,
-            "bad.credentials",
-            "Invalid login credentials.",
-        )),
+    let bad = || error_reply(401, "bad.credentials", "Invalid login credentials.");
+    let mut st = lock(shared);
+    let Some((exp, client, calls)) = st.tokens.get_mut(token.trim()) else {
+        return Err(bad());
+    };
+    if *exp <= now_ms() {
+        return Err(bad());
     }
+    *calls += 1;
+    let client = client.clone();
+    // `revoke_every`: the token stops working after n calls (as a revoked grant would).
+    if shared
+        .config
+        .faults
+        .revoke_every
+        .is_some_and(|n| *calls > n)
+    {
+        st.tokens.remove(token.trim());
+        FaultCounters::bump(&shared.injected.status_401_revoked);
+        return Err(bad());
+    }
+    Ok(client)
+}
+
+/// Request-level faults, in the order the platform would apply them: the client's budget,
+/// injected throttling, server errors, slowness (the response still comes, late).
+fn inject(shared: &Shared, client: &str) -> Result<(), Reply> {
+    let plan = &shared.config.faults;
+    if let Some(budget) = plan.budget_per_minute {
+        let now = now_ms();
+        let mut st = lock(shared);
+        let window = st.budget.entry(client.to_string()).or_default();
+        while window.front().is_some_and(|t| *t <= now - 60_000) {
+            window.pop_front();
+        }
+        if window.len() >= budget as usize {
+            let wait_s = window
+                .front()
+                .map_or(1, |t| ((t + 60_000 - now) as u64).div_ceil(1000).max(1));
+            drop(st);
+            FaultCounters::bump(&shared.injected.status_429_budget);
+            return Err(too_many(shared, wait_s));
+        }
+        window.push_back(now);
+    }
+    if shared.dice.roll(plan.rate_429) {
+        FaultCounters::bump(&shared.injected.status_429_injected);
+        return Err(too_many(shared, plan.retry_after_s));
+    }
+    if shared.dice.roll(plan.rate_5xx) {
+        FaultCounters::bump(&shared.injected.status_5xx);
+        let (status, code, message) = [
+            (
+                500,
+                "internal.server.error",
+                "The server encountered an unexpected condition.",
+            ),
+            (502, "bad.gateway", "Bad Gateway"),
+            (
+                503,
+                "service.unavailable",
+                "Service Unavailable - The server is currently unavailable (because it is overloaded or down for maintenance).",
+            ),
+            (504, "request.timeout", "The request timed out."),
+        ][shared.dice.pick(4)];
+        return Err(error_reply(status, code, message));
+    }
+    if shared.dice.roll(plan.slow) {
+        FaultCounters::bump(&shared.injected.slow);
+        std::thread::sleep(std::time::Duration::from_millis(plan.slow_ms));
+    }
+    Ok(())
+}
+
+/// 429 too.many.requests with an integer `Retry-After` (genesys-api.md §2.2).
+fn too_many(shared: &Shared, retry_after_s: u64) -> Reply {
+    shared.stats.status_429.fetch_add(1, Ordering::Relaxed);
+    let mut r = error_reply(
+        429,
+        "too.many.requests",
+        &format!("Rate limit exceeded the maximum. Retry the request in [{retry_after_s}] seconds"),
+    );
+    if let Ok(h) = Header::from_bytes("Retry-After", retry_after_s.to_string()) {
+        r.add_header(h);
+    }
+    r
 }
 
 fn availability(shared: &Shared) -> i64 {
-    now_ms() - shared.config.availability_lag_ms
+    now_ms()
+        - shared
+            .config
+            .faults
+            .lag_ms
+            .unwrap_or(shared.config.availability_lag_ms)
 }
 
 fn parse_interval(s: &str) -> Option<(i64, i64)> {
@@ -465,13 +575,14 @@ fn submit_job(shared: &Arc<Shared>, body: &[u8]) -> Reply {
         .filter(|j| j.fulfilled_at(now, latency).is_none() && j.failed.is_none())
         .count();
     if active >= shared.config.max_concurrent_jobs {
-        shared.stats.status_429.fetch_add(1, Ordering::Relaxed);
-        return error_reply(
-            429,
-            "too.many.requests",
-            "Rate limit exceeded the maximum. Retry the request in [5] seconds",
-        );
+        drop(st);
+        FaultCounters::bump(&shared.injected.status_429_job_cap);
+        return too_many(shared, 1);
     }
+    let failed = shared.dice.roll(shared.config.faults.job_fail).then(|| {
+        FaultCounters::bump(&shared.injected.jobs_failed);
+        "The analytics query failed; submit the job again.".to_string()
+    });
     st.next_id += 1;
     let mut rng_id = shared.cursor_key ^ st.next_id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     rng_id ^= rng_id >> 29;
@@ -486,17 +597,21 @@ fn submit_job(shared: &Arc<Shared>, body: &[u8]) -> Reply {
     st.jobs.insert(
         id.clone(),
         Job {
+            interval,
+            expired: false,
             submitted_ms: now_ms(),
             ready_ms: None,
             data: None,
-            failed: None,
+            failed,
         },
     );
+    // A window extracted before comes back restated (genesys-api.md §12).
+    let restated = shared.config.faults.restate > 0.0 && st.served.contains(&interval);
     drop(st);
     shared.stats.jobs_submitted.fetch_add(1, Ordering::Relaxed);
     let (shared2, id2) = (Arc::clone(shared), id.clone());
     std::thread::spawn(move || {
-        let data = job_data(&shared2, interval, start_of_day);
+        let data = job_data(&shared2, interval, start_of_day, restated);
         if let Some(job) = lock(&shared2).jobs.get_mut(&id2) {
             job.data = Some(Arc::new(data));
             job.ready_ms = Some(now_ms());
@@ -507,11 +622,16 @@ fn submit_job(shared: &Arc<Shared>, body: &[u8]) -> Reply {
 
 /// Conversations a job over `interval` returns, oldest start first: lifetime overlap (or
 /// start-day matching), and nothing that started after the availability date.
-fn job_data(shared: &Shared, (start, end): (i64, i64), start_of_day: bool) -> Vec<Arc<Ser>> {
+fn job_data(
+    shared: &Shared,
+    (start, end): (i64, i64),
+    start_of_day: bool,
+    restated: bool,
+) -> Vec<Arc<Ser>> {
     let avail = availability(shared);
     let mut out = Vec::new();
     for day in Generator::days_overlapping(start, end) {
-        for c in day_data(shared, day).iter() {
+        for c in day_data(shared, day, restated).iter() {
             let keep = if start_of_day {
                 c.start_ms >= start.div_euclid(MS_PER_DAY) * MS_PER_DAY && c.start_ms < end
             } else {
@@ -528,16 +648,32 @@ fn job_data(shared: &Shared, (start, end): (i64, i64), start_of_day: bool) -> Ve
     out
 }
 
-/// A day's conversations serialized once and cached (the most recent few days).
-fn day_data(shared: &Shared, day: i64) -> Arc<Vec<Arc<Ser>>> {
-    if let Some(d) = lock(shared).days.get(&day) {
-        return Arc::clone(d);
+/// A day's conversations serialized once and cached (the most recent few days), as first
+/// extracted or as restated.
+fn day_data(shared: &Shared, day: i64, restated: bool) -> Arc<Vec<Arc<Ser>>> {
+    {
+        let st = lock(shared);
+        let cache = if restated {
+            &st.restated_days
+        } else {
+            &st.days
+        };
+        if let Some(d) = cache.get(&day) {
+            return Arc::clone(d);
+        }
     }
+    let rate = shared.config.faults.restate;
     let data: Vec<Arc<Ser>> = shared
         .generator
         .day(day)
         .into_iter()
         .map(|c| {
+            let c = if restated && shared.generator.is_restated(&c, rate) {
+                FaultCounters::bump(&shared.injected.conversations_restated);
+                shared.generator.restate(c)
+            } else {
+                c
+            };
             Arc::new(Ser {
                 start_ms: c.start_ms,
                 end_ms: c.end_ms,
@@ -547,12 +683,17 @@ fn day_data(shared: &Shared, day: i64) -> Arc<Vec<Arc<Ser>>> {
         .collect();
     let data = Arc::new(data);
     let mut st = lock(shared);
-    if st.days.len() >= 8
-        && let Some(oldest) = st.days.keys().min().copied()
+    let cache = if restated {
+        &mut st.restated_days
+    } else {
+        &mut st.days
+    };
+    if cache.len() >= 8
+        && let Some(oldest) = cache.keys().min().copied()
     {
-        st.days.remove(&oldest);
+        cache.remove(&oldest);
     }
-    st.days.insert(day, Arc::clone(&data));
+    cache.insert(day, Arc::clone(&data));
     data
 }
 
@@ -623,17 +764,37 @@ fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply 
             );
         }
     };
-    let data = {
-        let st = lock(shared);
-        let Some(job) = st.jobs.get(id) else {
+    let faults = &shared.config.faults;
+    let (data, interval) = {
+        let mut st = lock(shared);
+        let Some(job) = st.jobs.get_mut(id) else {
             return error_reply(404, "not.found", "The requested resource was not found.");
         };
+        if !job.expired && job.data.is_some() && shared.dice.roll(faults.job_expire) {
+            job.expired = true;
+            FaultCounters::bump(&shared.injected.jobs_expired);
+        }
+        if job.expired {
+            return error_reply(404, "not.found", "The job has expired; submit it again.");
+        }
+        if job.data.is_some()
+            && query.contains_key("cursor")
+            && shared.dice.roll(faults.cursor_expire)
+        {
+            FaultCounters::bump(&shared.injected.cursors_expired);
+            return error_reply(
+                404,
+                "not.found",
+                "The cursor has expired; submit the job again.",
+            );
+        }
+        let interval = job.interval;
         match (
             &job.data,
             job.fulfilled_at(now_ms(), shared.config.job_latency_ms as i64),
         ) {
             (Some(d), Some(done)) if now_ms() <= done + shared.config.job_retention_ms => {
-                Arc::clone(d)
+                (Arc::clone(d), interval)
             }
             (_, Some(_)) => {
                 return error_reply(404, "not.found", "The job has expired; submit it again.");
@@ -690,12 +851,62 @@ fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply 
         );
     }
     body.push(b'}');
+    if end == data.len() {
+        lock(shared).served.insert(interval);
+    }
+    // `malformed`: the same pages are bad on every request (decided by window and offset).
+    let key = format!("malformed:{}:{offset}", interval.0);
+    if end > offset && fraction(shared.config.seed, &key) < faults.malformed {
+        FaultCounters::bump(&shared.injected.pages_malformed);
+        malform(&mut body, fraction(shared.config.seed ^ 1, &key));
+    } else if shared.dice.roll(faults.drop) {
+        // tiny_http cannot close a connection mid-body, so the client gets the same thing
+        // through a complete response: a body that stops half-way.
+        FaultCounters::bump(&shared.injected.dropped);
+        body.truncate(body.len() / 2);
+    }
     shared.stats.pages_served.fetch_add(1, Ordering::Relaxed);
     shared
         .stats
         .bytes_served
         .fetch_add(body.len() as u64, Ordering::Relaxed);
     with_headers(Response::from_data(body).with_status_code(StatusCode(200)))
+}
+
+/// Makes a page permanently bad in one of three ways, chosen by `pick` in [0, 1).
+fn malform(body: &mut Vec<u8>, pick: f64) {
+    let find = |body: &[u8], needle: &[u8]| body.windows(needle.len()).position(|w| w == needle);
+    let string_value_end = |body: &[u8], from: usize| {
+        body[from..]
+            .iter()
+            .position(|b| *b == b'"')
+            .map(|p| from + p + 1)
+    };
+    if pick < 1.0 / 3.0 {
+        // Truncated: the JSON stops mid-way.
+        body.truncate(body.len() * 3 / 5);
+    } else if pick < 2.0 / 3.0 {
+        // Wrong type: conversationStart as a number.
+        let key = b"\"conversationStart\":\"";
+        if let Some(at) = find(body, key)
+            && let Some(end) = string_value_end(body, at + key.len())
+        {
+            body.splice(at + key.len() - 1..end, b"1709546400".iter().copied());
+        }
+    } else {
+        // Missing id: the first conversation without its conversationId.
+        let key = b"\"conversationId\":\"";
+        if let Some(at) = find(body, key)
+            && let Some(end) = string_value_end(body, at + key.len())
+        {
+            let end = if body.get(end) == Some(&b',') {
+                end + 1
+            } else {
+                end
+            };
+            body.drain(at..end);
+        }
+    }
 }
 
 fn percent_decode(s: &str) -> String {
