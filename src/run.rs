@@ -200,6 +200,7 @@ fn api_json(c: &ApiCounters) -> serde_json::Value {
         "requests": g(&c.requests), "retries": g(&c.retries), "status_429": g(&c.status_429),
         "status_401": g(&c.status_401), "status_5xx": g(&c.status_5xx),
         "transport_errors": g(&c.transport_errors), "tokens_fetched": g(&c.tokens_fetched),
+        "truncated_pages": g(&c.truncated_pages),
         "bytes": g(&c.bytes), "limiter_wait_ms": g(&c.limiter_wait_ms),
         "breaker": {"opens": g(&c.breaker_opens), "probes": g(&c.breaker_probes), "state": state},
     })

@@ -104,6 +104,8 @@ pub struct ApiCounters {
     pub status_401: AtomicU64,
     pub status_5xx: AtomicU64,
     pub transport_errors: AtomicU64,
+    /// Results pages whose body was not complete JSON and were fetched again.
+    pub truncated_pages: AtomicU64,
     pub tokens_fetched: AtomicU64,
     pub bytes: AtomicU64,
     pub limiter_wait_ms: AtomicU64,
@@ -179,7 +181,9 @@ struct Token {
     refresh_at: Instant,
 }
 
-/// Token bucket: `rate` tokens per second up to `burst`.
+/// Token bucket. Any rolling minute holds at most `per_minute` requests: the burst is taken
+/// out of the steady rate (`rate = (per_minute - burst) / 60 s`), so a full bucket followed
+/// by a minute at the steady rate still fits the budget.
 struct Bucket {
     rate: f64,
     burst: f64,
@@ -189,9 +193,10 @@ struct Bucket {
 
 impl Bucket {
     fn new(per_minute: f64, burst: f64) -> Self {
-        let burst = burst.max(1.0);
+        // At most a second's worth of requests as burst, and at least one.
+        let burst = burst.min(per_minute / 60.0).max(1.0);
         Self {
-            rate: (per_minute / 60.0).max(1e-6),
+            rate: ((per_minute - burst) / 60.0).max(per_minute / 120.0).max(1e-6),
             burst,
             tokens: burst,
             last: Instant::now(),
@@ -747,13 +752,16 @@ mod tests {
 
     #[test]
     fn bucket_allows_burst_then_paces() {
-        let mut b = Bucket::new(60.0, 2.0);
-        assert_eq!(b.take(), Duration::ZERO);
-        assert_eq!(b.take(), Duration::ZERO);
+        // 600/min: a burst of 10, then 590/min so a rolling minute never holds over 600.
+        let mut b = Bucket::new(600.0, 20.0);
+        for _ in 0..10 {
+            assert_eq!(b.take(), Duration::ZERO);
+        }
         let wait = b.take();
+        let step = Duration::from_secs_f64(60.0 / 590.0);
         assert!(
-            wait > Duration::from_millis(900) && wait <= Duration::from_millis(1000),
-            "{wait:?}"
+            wait > step.mul_f64(0.9) && wait <= step,
+            "{wait:?} vs {step:?}"
         );
     }
 }

@@ -95,9 +95,10 @@ pub fn classify(
                         policy.max_retry_after.as_secs()
                     ),
                 },
-                // Honour the server's wait and spread the herd by up to one base step.
+                // Honour the server's wait and spread the herd by up to a tenth of it (the
+                // limiter paces what follows; a fixed extra step would waste the budget).
                 Some(wait) => Decision::Retry {
-                    after: wait + policy.base.mul_f64(jitter.clamp(0.0, 1.0)),
+                    after: wait + wait.mul_f64(0.1 * jitter.clamp(0.0, 1.0)),
                     reason: if code == 429 {
                         "rate limited (429)"
                     } else {
@@ -150,7 +151,7 @@ mod tests {
         assert_eq!(
             d,
             Decision::Retry {
-                after: Duration::from_millis(3250),
+                after: Duration::from_millis(3150), // 3 s + 0.5 × 10%
                 reason: "rate limited (429)"
             }
         );

@@ -89,6 +89,10 @@ impl Source for Backfill<'_> {
                         if !wait_committed(committed, seq, abort) {
                             return Ok(report);
                         }
+                        if tx.send(Work::WindowRestart { seq, window }).is_err() {
+                            return Ok(report);
+                        }
+                        seq += 1;
                     }
                     Err(Extract::Restart(e)) => return Err(e),
                 }
@@ -240,6 +244,10 @@ impl Backfill<'_> {
             match scan_top_level(&bytes) {
                 Ok(top) => return Ok((bytes, top.cursor)),
                 Err(e) if attempt < PAGE_ATTEMPTS => {
+                    self.client
+                        .counters
+                        .truncated_pages
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(window = %window.interval(), page, error = %e, "page body is not complete JSON; fetching it again");
                 }
                 Err(e) => {

@@ -31,6 +31,12 @@ pub enum Work {
         seq: u64,
         window: Window,
     },
+    /// `window` is being extracted again from page 0: its pages committed so far will be
+    /// rewritten, so the totals stop counting them.
+    WindowRestart {
+        seq: u64,
+        window: Window,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +82,11 @@ pub struct Totals {
     /// Transient sink failures retried (ClickHouse restarts, resets, timeouts).
     pub sink_retries: u64,
     pub windows_committed: u64,
+    /// Rows written by attempts at a window that was then extracted again (not in `rows`).
+    pub rows_rewritten: u64,
+    /// Per window not yet done: what its committed pages added, in case it restarts.
+    #[serde(skip)]
+    open_windows: BTreeMap<i64, (u64, u64, [u64; 6])>,
 }
 
 impl Totals {
@@ -116,12 +127,16 @@ enum Done {
         seq: u64,
         window: Window,
     },
+    Restart {
+        seq: u64,
+        window: Window,
+    },
 }
 
 impl Done {
     fn seq(&self) -> u64 {
         match self {
-            Done::Page { seq, .. } | Done::Window { seq, .. } => *seq,
+            Done::Page { seq, .. } | Done::Window { seq, .. } | Done::Restart { seq, .. } => *seq,
         }
     }
 }
@@ -212,6 +227,7 @@ fn worker(rx: &Receiver<Work>, tx: &Sender<Done>, sink: &dyn Sink, abort: &Atomi
     for work in rx.iter() {
         let done = match work {
             Work::WindowDone { seq, window } => Done::Window { seq, window },
+            Work::WindowRestart { seq, window } => Done::Restart { seq, window },
             Work::Page(mut page) => {
                 let result = if abort.load(Ordering::Relaxed) {
                     Err(PipelineError::Internal(
@@ -325,6 +341,14 @@ fn apply(
             for (t, n) in crate::schema::ALL_TABLES.iter().zip(stats.rows) {
                 *totals.rows.entry(t.name).or_default() += n;
             }
+            if let Some(w) = window {
+                let open = totals.open_windows.entry(w.start_ms).or_default();
+                open.0 += stats.conversations;
+                open.1 += stats.dropped;
+                for (acc, n) in open.2.iter_mut().zip(stats.rows) {
+                    *acc += n;
+                }
+            }
             totals.files += stats.written.files;
             totals.output_bytes += stats.written.bytes;
             totals.sink_retries += stats.written.retries;
@@ -338,7 +362,20 @@ fn apply(
                 c.store.save(&c.checkpoint)?;
             }
         }
+        Done::Restart { window, .. } => {
+            if let Some((conversations, dropped, rows)) =
+                totals.open_windows.remove(&window.start_ms)
+            {
+                totals.conversations -= conversations;
+                totals.dropped_outside_window -= dropped;
+                for (t, n) in crate::schema::ALL_TABLES.iter().zip(rows) {
+                    *totals.rows.entry(t.name).or_default() -= n;
+                    totals.rows_rewritten += n;
+                }
+            }
+        }
         Done::Window { window, .. } => {
+            totals.open_windows.remove(&window.start_ms);
             totals.windows_committed += 1;
             if let Some(c) = commit.as_mut() {
                 c.checkpoint.completed.insert(window.start_ms);
