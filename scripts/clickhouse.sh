@@ -52,13 +52,18 @@ start)
     [ -f "$D/tcp_port" ] || free_port >"$D/tcp_port"
     [ -f "$D/http_port" ] || free_port >"$D/http_port"
     mkdir -p "$D/data" "$D/tmp"
+    # Debian's users plus `etl`, a password user for tests of the password path
+    # (password from CH_ETL_PASSWORD, default below; a test fixture, not a secret).
+    ETL_SHA=$(printf '%s' "${CH_ETL_PASSWORD:-etl-test-password-Zq81}" | sha256sum | cut -d' ' -f1)
+    sed "0,/<users>/s//<users><etl><password_sha256_hex>$ETL_SHA<\/password_sha256_hex><networks><ip>127.0.0.1<\/ip><ip>::1<\/ip><\/networks><profile>default<\/profile><quota>default<\/quota><\/etl>/" \
+        /etc/clickhouse-server/users.xml >"$D/users.xml"
     cat >"$D/config.xml" <<XML
 <yandex>
   <logger><level>warning</level><console>1</console></logger>
   <tcp_port>$(cat "$D/tcp_port")</tcp_port><http_port>$(cat "$D/http_port")</http_port>
   <listen_host>127.0.0.1</listen_host>
   <path>$D/data/</path><tmp_path>$D/tmp/</tmp_path>
-  <users_config>/etc/clickhouse-server/users.xml</users_config>
+  <users_config>$D/users.xml</users_config>
   <default_profile>default</default_profile><default_database>default</default_database>
   <mark_cache_size>536870912</mark_cache_size>
 </yandex>

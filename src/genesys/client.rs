@@ -196,7 +196,9 @@ impl Bucket {
         // At most a second's worth of requests as burst, and at least one.
         let burst = burst.min(per_minute / 60.0).max(1.0);
         Self {
-            rate: ((per_minute - burst) / 60.0).max(per_minute / 120.0).max(1e-6),
+            rate: ((per_minute - burst) / 60.0)
+                .max(per_minute / 120.0)
+                .max(1e-6),
             burst,
             tokens: burst,
             last: Instant::now(),

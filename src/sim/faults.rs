@@ -25,8 +25,8 @@ Comma-separated name=value pairs; rates are probabilities per request (0..1):
   slow_ms=MS       the delay of slow responses
   drop=R           results pages cut mid-body (connection closed)
   job_fail=R       details jobs end FAILED
-  job_expire=R     a job's results expire while being paged (404)
-  cursor_expire=R  a cursor expires (404) while paging
+  job_expire=R     share of jobs whose results expire after 1-4 pages (404)
+  cursor_expire=R  share of jobs where the cursor after 1-4 pages has expired (404)
   restate=R        share of closed conversations changed when a window is extracted again
                    (later conversationEnd, one more segment, a changed field)
   lag=DURATION     dataAvailabilityDate trails now by this much (e.g. 30m, 6h, 2d)

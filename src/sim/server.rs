@@ -87,6 +87,11 @@ struct Job {
     interval: (i64, i64),
     /// Results are gone (injected `job_expire`): every results request answers 404.
     expired: bool,
+    /// Injected: the results expire when this many pages were served.
+    expire_after_pages: Option<usize>,
+    /// Injected: the cursor of this page (by count served) has expired.
+    cursor_dies_at_page: Option<usize>,
+    pages_served: usize,
     submitted_ms: i64,
     /// When generation finished (the data lake "ran" the query).
     ready_ms: Option<i64>,
@@ -334,10 +339,10 @@ fn route(
         return error_reply(404, "not.found", "The requested resource was not found.");
     }
     const STATS: &str = "/api/v2/sim/stats";
-    if path != STATS {
-        if let Err(r) = check_bearer(shared, auth).and_then(|client| inject(shared, &client)) {
-            return r;
-        }
+    if path != STATS
+        && let Err(r) = check_bearer(shared, auth).and_then(|client| inject(shared, &client))
+    {
+        return r;
     }
     const JOBS: &str = "/api/v2/analytics/conversations/details/jobs";
     let rest = path.strip_prefix(JOBS);
@@ -579,6 +584,15 @@ fn submit_job(shared: &Arc<Shared>, body: &[u8]) -> Reply {
         FaultCounters::bump(&shared.injected.status_429_job_cap);
         return too_many(shared, 1);
     }
+    // Expiry strikes a share of jobs part-way through their pages.
+    let expire_after_pages = shared
+        .dice
+        .roll(shared.config.faults.job_expire)
+        .then(|| 1 + shared.dice.pick(4));
+    let cursor_dies_at_page = shared
+        .dice
+        .roll(shared.config.faults.cursor_expire)
+        .then(|| 1 + shared.dice.pick(4));
     let failed = shared.dice.roll(shared.config.faults.job_fail).then(|| {
         FaultCounters::bump(&shared.injected.jobs_failed);
         "The analytics query failed; submit the job again.".to_string()
@@ -599,6 +613,9 @@ fn submit_job(shared: &Arc<Shared>, body: &[u8]) -> Reply {
         Job {
             interval,
             expired: false,
+            expire_after_pages,
+            cursor_dies_at_page,
+            pages_served: 0,
             submitted_ms: now_ms(),
             ready_ms: None,
             data: None,
@@ -770,17 +787,15 @@ fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply 
         let Some(job) = st.jobs.get_mut(id) else {
             return error_reply(404, "not.found", "The requested resource was not found.");
         };
-        if !job.expired && job.data.is_some() && shared.dice.roll(faults.job_expire) {
+        if !job.expired && job.expire_after_pages == Some(job.pages_served) {
             job.expired = true;
             FaultCounters::bump(&shared.injected.jobs_expired);
         }
         if job.expired {
             return error_reply(404, "not.found", "The job has expired; submit it again.");
         }
-        if job.data.is_some()
-            && query.contains_key("cursor")
-            && shared.dice.roll(faults.cursor_expire)
-        {
+        if query.contains_key("cursor") && job.cursor_dies_at_page == Some(job.pages_served) {
+            job.cursor_dies_at_page = None;
             FaultCounters::bump(&shared.injected.cursors_expired);
             return error_reply(
                 404,
@@ -851,8 +866,14 @@ fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply 
         );
     }
     body.push(b'}');
-    if end == data.len() {
-        lock(shared).served.insert(interval);
+    {
+        let mut st = lock(shared);
+        if let Some(job) = st.jobs.get_mut(id) {
+            job.pages_served += 1;
+        }
+        if end == data.len() {
+            st.served.insert(interval);
+        }
     }
     // `malformed`: the same pages are bad on every request (decided by window and offset).
     let key = format!("malformed:{}:{offset}", interval.0);

@@ -6,6 +6,7 @@
 mod bad_pages;
 mod cli;
 mod clickhouse;
+mod faults;
 mod parquet_e2e;
 mod resume;
 mod support;

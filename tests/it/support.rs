@@ -119,25 +119,44 @@ pub struct ExternalSim {
 }
 
 impl ExternalSim {
+    /// Accepts only `id` / `secret`.
     pub fn start(seed: &str, profile: &str, id: &str, secret: &str) -> Self {
+        Self::spawn(seed, profile, Some((id, secret)), &[])
+    }
+
+    /// Accepts any credentials; `extra` flags (e.g. `--faults …`).
+    pub fn start_with(seed: &str, profile: &str, extra: &[&str]) -> Self {
+        Self::spawn(seed, profile, None, extra)
+    }
+
+    /// Seed 42, small profile, only `id` / `secret`, `extra` flags.
+    pub fn start_with_credentials(id: &str, secret: &str, extra: &[&str]) -> Self {
+        Self::spawn("42", "small", Some((id, secret)), extra)
+    }
+
+    fn spawn(seed: &str, profile: &str, creds: Option<(&str, &str)>, extra: &[&str]) -> Self {
         let port = free_port();
-        let mut child = Command::new(BIN)
-            .args([
-                "sim",
-                "serve",
-                "--port",
-                &port.to_string(),
-                "--seed",
-                seed,
-                "--profile",
-                profile,
-            ])
-            .env("GENESYS_CLIENT_ID", id)
-            .env("GENESYS_CLIENT_SECRET", secret)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sim serve");
+        let mut c = Command::new(BIN);
+        c.args([
+            "sim",
+            "serve",
+            "--port",
+            &port.to_string(),
+            "--seed",
+            seed,
+            "--profile",
+            profile,
+        ])
+        .args(extra)
+        .env_remove("GENESYS_CLIENT_ID")
+        .env_remove("GENESYS_CLIENT_SECRET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if let Some((id, secret)) = creds {
+            c.env("GENESYS_CLIENT_ID", id)
+                .env("GENESYS_CLIENT_SECRET", secret);
+        }
+        let mut child = c.spawn().expect("start sim serve");
         let base = format!("http://127.0.0.1:{port}");
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
