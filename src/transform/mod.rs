@@ -479,4 +479,6 @@ fn append_context(b: &mut TableBuilder, ctx: &Ctx, p: &Parents<'_>, index: Optio
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
