@@ -48,6 +48,21 @@ rm -rf "$T/rp"
 RSS=$(peak_rss $BIN replay --input "$T/raw$SMALL_DAYS" --out "$T/rp" --threads 2 --no-progress)
 summary "$T/rp" "== replay $SMALL_DAYS day(s), 2 threads: {mb:.0f} MB JSON in {duration_s:.2f}s = {input_mb_per_s:.0f} MB/s, peak RSS $RSS MB"
 
+# API budget under a 429 storm: the simulator enforces a real 600/min budget and injects
+# 30% 429s; the client is told the budget is 600/min and may spend all of it.
+$BIN backfill --simulate --profile $PROFILE --from 2024-03-04 --to 2024-03-06 --out "$T/rate" \
+    --page-size 100 --api-budget 600 --api-share 1.0 --faults "budget=600,429=0.3,retry_after=0" \
+    --no-progress --log warn >/dev/null
+python3 - "$T/rate" <<'PY'
+import glob, json, sys
+s = json.load(open(sorted(glob.glob(sys.argv[1] + "/_runs/*.json"))[-1]))
+a, i = s["api"], s["simulator_injected"]
+rate = a["requests"] / s["duration_s"] * 60
+print(f"== API budget 600/min with {100 * i['status_429_injected'] / a['requests']:.0f}% injected 429s: "
+      f"{a['requests']} requests in {s['duration_s']:.1f}s = {rate:.0f}/min ({100 * rate / 600:.1f}% of the budget), "
+      f"429s for exceeding the budget: {i['status_429_budget']}")
+PY
+
 # ClickHouse: a private server (Debian's 18.16 here) on loopback, stopped at the end.
 export CH_DIR=target/clickhouse-bench
 CH_URL=$(scripts/clickhouse.sh start)

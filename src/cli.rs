@@ -153,9 +153,10 @@ pub struct BackfillArgs {
     /// Conversations per results page.
     #[arg(long, default_value_t = 1000)]
     pub page_size: usize,
-    /// Requests per minute the org's budget allows this OAuth client (Genesys: 300 per token).
-    #[arg(long, default_value_t = 300.0)]
-    pub api_budget: f64,
+    /// Requests per minute the org's budget allows this OAuth client [default: 300, the
+    /// Genesys per-token limit; with --simulate the simulator's `budget` fault, else 60000].
+    #[arg(long)]
+    pub api_budget: Option<f64>,
     /// Share of --api-budget this run may spend, leaving the rest to wallboards and other
     /// integrations on the same budget. Every request counts, retries included.
     #[arg(long, default_value_t = 0.5)]

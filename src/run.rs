@@ -239,7 +239,14 @@ fn plan(args: &BackfillArgs) -> Result<BackfillPlan, RunError> {
             "--api-share must be above 0 and at most 1 (a share of --api-budget)".into(),
         ));
     }
-    let requests_per_minute = args.rate_limit.unwrap_or(args.api_budget * args.api_share);
+    let faults = crate::sim::faults::FaultPlan::parse(&args.faults).map_err(RunError::Config)?;
+    // The simulated org has no budget unless its fault plan sets one.
+    let budget = args.api_budget.unwrap_or(if args.simulate {
+        faults.budget_per_minute.map_or(60_000.0, f64::from)
+    } else {
+        300.0
+    });
+    let requests_per_minute = args.rate_limit.unwrap_or(budget * args.api_share);
     if requests_per_minute <= 0.0 || !requests_per_minute.is_finite() {
         return Err(RunError::Config(
             "--rate-limit / --api-budget must be positive (requests per minute)".into(),
@@ -250,7 +257,6 @@ fn plan(args: &BackfillArgs) -> Result<BackfillPlan, RunError> {
             "--http-timeout must be positive, --breaker-cooldown not negative, --breaker-threshold at least 1".into(),
         ));
     }
-    let faults = crate::sim::faults::FaultPlan::parse(&args.faults).map_err(RunError::Config)?;
     Ok(BackfillPlan {
         from_day,
         to_day,
