@@ -30,6 +30,11 @@ fn fault_args<'a>(out: &'a str, faults: &'a str, extra: &[&'a str]) -> Vec<&'a s
             faults,
         ],
     );
+    if extra.contains(&"--api-budget") {
+        // The test pins the budget: drop the default override of the rate.
+        let at = a.iter().position(|x| *x == "--rate-limit").unwrap();
+        a.drain(at..at + 2);
+    }
     a.extend_from_slice(extra);
     a
 }
@@ -60,6 +65,15 @@ fn every_fault_alone_leaves_the_output_exact_and_is_counted_as_injected() {
             let sent = n(&inj["status_429_injected"]) + n(&inj["status_429_job_cap"]);
             assert_eq!(n(&api["status_429"]), sent);
         }),
+        (
+            // A real budget the client is told about: it never exceeds it.
+            "budget=1200",
+            vec!["--api-budget", "1200", "--api-share", "1.0"],
+            |api, inj, _| {
+                assert_eq!(n(&inj["status_429_budget"]), 0, "the budget was exceeded");
+                assert_eq!(n(&api["status_429"]), n(&inj["status_429_job_cap"]));
+            },
+        ),
         ("revoke_every=7", vec![], |api, inj, _| {
             assert!(n(&inj["status_401_revoked"]) > 0);
             assert_eq!(n(&api["status_401"]), n(&inj["status_401_revoked"]));
