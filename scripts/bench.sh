@@ -74,6 +74,9 @@ $BIN backfill --simulate --profile $PROFILE --from 2024-03-04 --to "$TO" --out "
 summary "$T/ch" "== backfill sim→ClickHouse, $PROFILE, $LARGE_DAYS day(s): {rows} rows in {duration_s:.2f}s = {rows_per_s:,.0f} rows/s ({totals[files]} inserts)"
 clickhouse-client --port "${CH_URL##*:}" --query "DROP DATABASE IF EXISTS bench_e2e" </dev/null
 CLICKHOUSE_PORT=${CH_URL##*:} BENCH_DAYS=$LARGE_DAYS cargo bench --quiet --bench clickhouse_insert 2>/dev/null | grep -E "^( |==)"
+# Stop it now: its background merges would skew the CPU figures below.
+scripts/clickhouse.sh stop
+trap 'rm -rf "$T"' EXIT
 
 $BIN sim bench --profile $PROFILE --from 2024-03-04 --days 2 | python3 -c "import json,sys; r=json.load(sys.stdin); print(f\"== simulator serves {r['pages']} pages, {r['bytes']/1e6:.0f} MB over HTTP at {r['serve_mb_per_s']:.0f} MB/s (job generation {r['job_wait_s']:.2f}s, separate)\")"
 
