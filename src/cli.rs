@@ -113,6 +113,10 @@ pub struct Pipeline {
     /// Target Parquet row-group size in MiB.
     #[arg(long, default_value_t = 64)]
     pub row_group_mib: usize,
+    /// Arrow MiB of consecutive pages written together as one file per table and day (one
+    /// INSERT per table for ClickHouse); the checkpoint advances group by group.
+    #[arg(long, default_value_t = 32)]
+    pub group_mib: usize,
 }
 
 #[derive(Args, Debug)]

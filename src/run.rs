@@ -96,6 +96,7 @@ fn pipeline_options(p: &Pipeline) -> PipelineOptions {
     PipelineOptions {
         threads: p.threads.unwrap_or(cores).max(1),
         channel_capacity: p.channel_capacity.max(1),
+        group_bytes: p.group_mib.max(1) << 20,
     }
 }
 

@@ -84,15 +84,16 @@ impl Source for Backfill<'_> {
                     Err(Extract::Restart(e)) if attempt < WINDOW_ATTEMPTS => {
                         report.windows_restarted += 1;
                         tracing::warn!(window = %window.interval(), attempt, error = %e, "extracting the window again from its first page");
-                        // The window's files are rewritten from page 0: first let every page
-                        // already sent become durable, so no worker writes behind the cleanup.
-                        if !wait_committed(committed, seq, abort) {
-                            return Ok(report);
-                        }
+                        // The window is rewritten from page 0: the commit stage drops what
+                        // this attempt gathered and, once every earlier write is durable,
+                        // removes the window's files. Fetch again only after that.
                         if tx.send(Work::WindowRestart { seq, window }).is_err() {
                             return Ok(report);
                         }
                         seq += 1;
+                        if !wait_committed(committed, seq, abort) {
+                            return Ok(report);
+                        }
                     }
                     Err(Extract::Restart(e)) => return Err(e),
                 }

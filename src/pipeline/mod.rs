@@ -1,11 +1,15 @@
-//! The pipeline: fetch → bounded channel → rayon pool → reorder → checkpoint.
+//! The pipeline: fetch → bounded channel → rayon pool (transform) → ordered commit groups →
+//! pool (sink write) → checkpoint.
 //!
 //! One fetch thread (a `Source`) pushes `Work` into a bounded crossbeam channel: its
 //! capacity is the memory bound. Each pool worker owns a `Transformer` (scratch reused
-//! page after page), parses and flattens a page, and writes its files durably (file names
-//! are deterministic, so order does not matter for data). The commit stage, on the calling
-//! thread, restores `seq` order and advances the checkpoint only over a contiguous run of
-//! durable pages; after the first error it commits nothing more.
+//! page after page) and turns a page into Arrow batches. The commit stage, on the calling
+//! thread, restores `seq` order and gathers consecutive pages of a window into a *group*
+//! (up to `group_bytes` of Arrow data, or the window's end); the workers write each group
+//! durably as one file per table (and day), preferring writes over new transforms. The
+//! checkpoint advances group by group, in order, only after the sink reported the group
+//! durable: a group is named by its first page, so a resume from page k removes exactly the
+//! groups starting at or after k. After the first error nothing more is committed.
 //! Must not touch: HTTP details (genesys), JSON details (transform), file layout (sink).
 
 pub mod backfill;
@@ -14,7 +18,8 @@ pub mod replay;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use arrow_array::RecordBatch;
+use crossbeam_channel::{Receiver, Sender, bounded, select_biased, unbounded};
 
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, InProgress};
 use crate::genesys::ApiError;
@@ -67,6 +72,8 @@ pub enum PipelineError {
 pub struct PipelineOptions {
     pub threads: usize,
     pub channel_capacity: usize,
+    /// Arrow bytes gathered into one commit group (one file per table and day).
+    pub group_bytes: usize,
 }
 
 /// Running totals of what was made durable.
@@ -121,7 +128,8 @@ enum Done {
         page: u32,
         job_id: Option<String>,
         next_cursor: Option<String>,
-        result: Result<PageStats, PipelineError>,
+        what: String,
+        result: Result<Transformed, PipelineError>,
     },
     Window {
         seq: u64,
@@ -131,26 +139,85 @@ enum Done {
         seq: u64,
         window: Window,
     },
+    /// A group write finished (not part of the `seq` order).
+    Written {
+        group: u64,
+        result: Result<Written, PipelineError>,
+    },
+    /// A worker saw the work channel closed: all its transform results were sent.
+    Idle,
 }
 
-impl Done {
-    fn seq(&self) -> u64 {
-        match self {
-            Done::Page { seq, .. } | Done::Window { seq, .. } | Done::Restart { seq, .. } => *seq,
+/// One page turned into batches, not yet written.
+struct Transformed {
+    stats: PageStats,
+    batches: Vec<RecordBatch>,
+    arrow_bytes: usize,
+}
+
+#[derive(Clone, Copy, Default)]
+struct PageStats {
+    input_bytes: u64,
+    pages: u64,
+    conversations: u64,
+    dropped: u64,
+    rows: [u64; 6],
+}
+
+impl PageStats {
+    fn add(&mut self, o: &PageStats) {
+        self.input_bytes += o.input_bytes;
+        self.pages += o.pages;
+        self.conversations += o.conversations;
+        self.dropped += o.dropped;
+        for (a, b) in self.rows.iter_mut().zip(o.rows) {
+            *a += b;
         }
     }
 }
 
-struct PageStats {
-    input_bytes: u64,
-    conversations: u64,
-    dropped: u64,
-    rows: [u64; 6],
-    written: Written,
+/// Consecutive pages of one window, written together.
+struct Group {
+    id: u64,
+    window: Option<Window>,
+    first_page: u32,
+    last_page: u32,
+    last_seq: u64,
+    job_id: Option<String>,
+    next_cursor: Option<String>,
+    what: String,
+    tables: Vec<Vec<RecordBatch>>,
+    arrow_bytes: usize,
+    stats: PageStats,
+}
+
+/// A group handed to the workers for writing.
+struct WriteJob {
+    id: u64,
+    window_label: String,
+    first_page: u32,
+    what: String,
+    tables: Vec<Vec<RecordBatch>>,
+}
+
+/// What the commit stage applies, in order, once durable.
+enum Step {
+    Group {
+        group: Group,
+        written: Option<Written>,
+    },
+    WindowDone {
+        seq: u64,
+        window: Window,
+    },
+    Restart {
+        seq: u64,
+        window: Window,
+    },
 }
 
 /// Runs `source` to completion through the pool into `sink`. `on_progress` is called from
-/// the commit stage after each committed page.
+/// the commit stage after each committed group.
 pub fn run<S: Source>(
     source: S,
     sink: &dyn Sink,
@@ -167,6 +234,8 @@ pub fn run<S: Source>(
     let (work_tx, work_rx) = bounded::<Work>(opts.channel_capacity.max(1));
     // Results never block workers for long: the commit stage always drains.
     let (done_tx, done_rx) = bounded::<Done>(opts.channel_capacity.max(1) + threads);
+    // Unbounded, so the commit stage never blocks: it only ever holds a few groups.
+    let (write_tx, write_rx) = unbounded::<WriteJob>();
     let abort = AtomicBool::new(false);
     let committed = AtomicU64::new(0);
     let mut totals = Totals {
@@ -189,19 +258,29 @@ pub fn run<S: Source>(
         let workers = scope.spawn(move || {
             pool.scope(|s| {
                 for _ in 0..threads {
-                    let (rx, tx) = (work_rx.clone(), done_tx.clone());
-                    s.spawn(move |_| worker(&rx, &tx, sink, abort));
+                    let (rx, wrx, tx) = (work_rx.clone(), write_rx.clone(), done_tx.clone());
+                    s.spawn(move |_| worker(&rx, &wrx, &tx, sink, abort));
                 }
             });
         });
-        let commit_result = commit_loop(
-            &done_rx,
-            &mut commit,
-            &mut totals,
+        let mut stage = CommitStage {
+            commit: &mut commit,
+            totals: &mut totals,
+            sink,
+            write_tx,
             abort,
             committed,
-            on_progress,
-        );
+            group_bytes: opts.group_bytes.max(1),
+            workers: threads,
+            open: None,
+            steps: std::collections::VecDeque::new(),
+            next_group: 0,
+            first_error: None,
+        };
+        let commit_result = stage.run(&done_rx, on_progress);
+        drop(stage);
+        // Let workers that are still sending see the channel close.
+        drop(done_rx);
         let fetch_result = fetch
             .join()
             .map_err(|_| PipelineError::Internal("the fetch thread panicked".into()));
@@ -222,28 +301,35 @@ pub fn run<S: Source>(
     Ok((totals, report))
 }
 
-fn worker(rx: &Receiver<Work>, tx: &Sender<Done>, sink: &dyn Sink, abort: &AtomicBool) {
+fn worker(
+    rx: &Receiver<Work>,
+    write_rx: &Receiver<WriteJob>,
+    tx: &Sender<Done>,
+    sink: &dyn Sink,
+    abort: &AtomicBool,
+) {
     let mut transformer = Transformer::new();
-    for work in rx.iter() {
-        let done = match work {
-            Work::WindowDone { seq, window } => Done::Window { seq, window },
-            Work::WindowRestart { seq, window } => Done::Restart { seq, window },
-            Work::Page(mut page) => {
-                let result = if abort.load(Ordering::Relaxed) {
-                    Err(PipelineError::Internal(
-                        "skipped after an earlier error".into(),
-                    ))
-                } else {
-                    process(&mut transformer, &mut page, sink)
-                };
-                Done::Page {
-                    seq: page.seq,
-                    window: page.window,
-                    page: page.page,
-                    job_id: page.job_id,
-                    next_cursor: page.next_cursor,
-                    result,
-                }
+    let mut work_open = true;
+    loop {
+        // Writes first: they free memory and let the checkpoint advance.
+        let done = if work_open {
+            select_biased! {
+                recv(write_rx) -> job => match job {
+                    Ok(job) => write(job, sink),
+                    Err(_) => return,
+                },
+                recv(rx) -> work => match work {
+                    Ok(work) => transform(work, &mut transformer, abort),
+                    Err(_) => {
+                        work_open = false;
+                        Done::Idle
+                    }
+                },
+            }
+        } else {
+            match write_rx.recv() {
+                Ok(job) => write(job, sink),
+                Err(_) => return,
             }
         };
         if tx.send(done).is_err() {
@@ -252,12 +338,47 @@ fn worker(rx: &Receiver<Work>, tx: &Sender<Done>, sink: &dyn Sink, abort: &Atomi
     }
 }
 
+fn write(job: WriteJob, sink: &dyn Sink) -> Done {
+    let result = sink
+        .write_page(&job.window_label, job.first_page, &job.tables, &job.what)
+        .map_err(PipelineError::from);
+    Done::Written {
+        group: job.id,
+        result,
+    }
+}
+
+fn transform(work: Work, transformer: &mut Transformer, abort: &AtomicBool) -> Done {
+    match work {
+        Work::WindowDone { seq, window } => Done::Window { seq, window },
+        Work::WindowRestart { seq, window } => Done::Restart { seq, window },
+        Work::Page(mut page) => {
+            let page_ref = page.page_ref();
+            let result = if abort.load(Ordering::Relaxed) {
+                Err(PipelineError::Internal(
+                    "skipped after an earlier error".into(),
+                ))
+            } else {
+                process(transformer, &mut page, &page_ref)
+            };
+            Done::Page {
+                seq: page.seq,
+                window: page.window,
+                page: page.page,
+                job_id: page.job_id,
+                next_cursor: page.next_cursor,
+                what: page_ref.to_string(),
+                result,
+            }
+        }
+    }
+}
+
 fn process(
     transformer: &mut Transformer,
     page: &mut RawPage,
-    sink: &dyn Sink,
-) -> Result<PageStats, PipelineError> {
-    let page_ref = page.page_ref();
+    page_ref: &crate::transform::PageRef,
+) -> Result<Transformed, PipelineError> {
     let input_bytes = page.bytes.len() as u64;
     let out = transformer.transform(PageInput {
         page: page_ref.clone(),
@@ -265,124 +386,301 @@ fn process(
         window: page.window.map(|w| (w.start_ms, w.end_ms)),
         version: page.version,
     })?;
-    let label = page
-        .window
-        .map_or_else(|| "nowindow".to_string(), |w| w.label());
-    let written = sink.write_page(&label, page.page, &out.batches, &page_ref.to_string())?;
     let mut rows = [0u64; 6];
     for (i, b) in out.batches.iter().enumerate().take(6) {
         rows[i] = b.num_rows() as u64;
     }
-    Ok(PageStats {
-        input_bytes,
-        conversations: out.conversations,
-        dropped: out.dropped_outside_window,
-        rows,
-        written,
+    let arrow_bytes = out.batches.iter().map(RecordBatch::get_array_memory_size).sum();
+    Ok(Transformed {
+        stats: PageStats {
+            input_bytes,
+            pages: 1,
+            conversations: out.conversations,
+            dropped: out.dropped_outside_window,
+            rows,
+        },
+        batches: out.batches,
+        arrow_bytes,
     })
 }
 
-fn commit_loop(
-    rx: &Receiver<Done>,
-    commit: &mut Option<Commit<'_>>,
-    totals: &mut Totals,
-    abort: &AtomicBool,
-    committed: &AtomicU64,
-    on_progress: &mut dyn FnMut(&Totals),
-) -> Result<(), PipelineError> {
-    let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
-    let mut next = 0u64;
-    let mut first_error: Option<PipelineError> = None;
-    for done in rx.iter() {
-        pending.insert(done.seq(), done);
-        while let Some(done) = pending.remove(&next) {
-            next += 1;
-            if first_error.is_some() {
-                continue;
-            }
-            if let Err(e) = apply(done, commit, totals) {
-                abort.store(true, Ordering::Relaxed);
-                first_error = Some(e);
-                continue;
-            }
-            committed.store(next, Ordering::Release);
-            on_progress(totals);
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None if !pending.is_empty() => Err(PipelineError::Internal(format!(
-            "{} results after a gap at seq {next}",
-            pending.len()
-        ))),
-        None => Ok(()),
-    }
+/// The commit stage: orders results, forms groups, applies durable steps in order.
+struct CommitStage<'a, 'c> {
+    commit: &'a mut Option<Commit<'c>>,
+    totals: &'a mut Totals,
+    sink: &'a dyn Sink,
+    write_tx: Sender<WriteJob>,
+    abort: &'a AtomicBool,
+    committed: &'a AtomicU64,
+    group_bytes: usize,
+    /// Workers that have not yet reported `Idle`.
+    workers: usize,
+    /// The group being filled.
+    open: Option<Group>,
+    /// Flushed groups and window events, in `seq` order, waiting to become durable.
+    steps: std::collections::VecDeque<Step>,
+    next_group: u64,
+    first_error: Option<PipelineError>,
 }
 
-fn apply(
-    done: Done,
-    commit: &mut Option<Commit<'_>>,
-    totals: &mut Totals,
-) -> Result<(), PipelineError> {
-    match done {
-        Done::Page {
-            window,
-            page,
-            job_id,
-            next_cursor,
-            result,
-            ..
-        } => {
-            let stats = result?;
-            totals.pages += 1;
-            totals.input_bytes += stats.input_bytes;
-            totals.conversations += stats.conversations;
-            totals.dropped_outside_window += stats.dropped;
-            for (t, n) in crate::schema::ALL_TABLES.iter().zip(stats.rows) {
-                *totals.rows.entry(t.name).or_default() += n;
-            }
-            if let Some(w) = window {
-                let open = totals.open_windows.entry(w.start_ms).or_default();
-                open.0 += stats.conversations;
-                open.1 += stats.dropped;
-                for (acc, n) in open.2.iter_mut().zip(stats.rows) {
-                    *acc += n;
+impl CommitStage<'_, '_> {
+    fn run(
+        &mut self,
+        rx: &Receiver<Done>,
+        on_progress: &mut dyn FnMut(&Totals),
+    ) -> Result<(), PipelineError> {
+        let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+        let mut next = 0u64;
+        for done in rx.iter() {
+            match done {
+                Done::Idle => self.workers -= 1,
+                Done::Written { group, result } => self.written(group, result),
+                Done::Page { seq, .. } | Done::Window { seq, .. } | Done::Restart { seq, .. } => {
+                    pending.insert(seq, done);
                 }
             }
-            totals.files += stats.written.files;
-            totals.output_bytes += stats.written.bytes;
-            totals.sink_retries += stats.written.retries;
-            if let (Some(c), Some(w), Some(job_id)) = (commit.as_mut(), window, job_id) {
-                c.checkpoint.in_progress = Some(InProgress {
-                    window_start: w.start_ms,
-                    job_id,
-                    next_page: page + 1,
-                    next_cursor,
-                });
-                c.store.save(&c.checkpoint)?;
-            }
-        }
-        Done::Restart { window, .. } => {
-            if let Some((conversations, dropped, rows)) =
-                totals.open_windows.remove(&window.start_ms)
-            {
-                totals.conversations -= conversations;
-                totals.dropped_outside_window -= dropped;
-                for (t, n) in crate::schema::ALL_TABLES.iter().zip(rows) {
-                    *totals.rows.entry(t.name).or_default() -= n;
-                    totals.rows_rewritten += n;
+            while let Some(done) = pending.remove(&next) {
+                next += 1;
+                if self.first_error.is_none() {
+                    self.ordered(done);
                 }
             }
-        }
-        Done::Window { window, .. } => {
-            totals.open_windows.remove(&window.start_ms);
-            totals.windows_committed += 1;
-            if let Some(c) = commit.as_mut() {
-                c.checkpoint.completed.insert(window.start_ms);
-                c.checkpoint.in_progress = None;
-                c.store.save(&c.checkpoint)?;
+            // Every result of every page is in: the last group can go.
+            let all_in = self.workers == 0;
+            if all_in {
+                self.flush();
             }
+            self.apply_durable(on_progress);
+            if all_in && (self.steps.is_empty() || self.in_flight() == 0) {
+                break;
+            }
+        }
+        match self.first_error.take() {
+            Some(e) => Err(e),
+            None if !pending.is_empty() => Err(PipelineError::Internal(format!(
+                "{} results after a gap at seq {next}",
+                pending.len()
+            ))),
+            None => Ok(()),
         }
     }
-    Ok(())
+
+    fn fail(&mut self, e: PipelineError) {
+        self.abort.store(true, Ordering::Relaxed);
+        if self.first_error.is_none() {
+            self.first_error = Some(e);
+        }
+    }
+
+    /// Groups sent to the workers whose result has not come back.
+    fn in_flight(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s, Step::Group { written: None, .. }))
+            .count()
+    }
+
+    /// One result, in `seq` order.
+    fn ordered(&mut self, done: Done) {
+        match done {
+            Done::Page {
+                seq,
+                window,
+                page,
+                job_id,
+                next_cursor,
+                what,
+                result,
+            } => {
+                let t = match result {
+                    Ok(t) => t,
+                    Err(e) => return self.fail(e),
+                };
+                let same = self
+                    .open
+                    .as_ref()
+                    .is_some_and(|g| g.window == window && g.last_page + 1 == page);
+                if !same {
+                    self.flush();
+                }
+                let g = self.open.get_or_insert_with(|| Group {
+                    id: 0,
+                    window,
+                    first_page: page,
+                    last_page: page,
+                    last_seq: seq,
+                    job_id: None,
+                    next_cursor: None,
+                    what: what.clone(),
+                    tables: vec![Vec::new(); crate::schema::ALL_TABLES.len()],
+                    arrow_bytes: 0,
+                    stats: PageStats::default(),
+                });
+                g.last_page = page;
+                g.last_seq = seq;
+                g.job_id = job_id;
+                g.next_cursor = next_cursor;
+                g.arrow_bytes += t.arrow_bytes;
+                g.stats.add(&t.stats);
+                for (table, batch) in g.tables.iter_mut().zip(t.batches) {
+                    if batch.num_rows() > 0 {
+                        table.push(batch);
+                    }
+                }
+                if g.arrow_bytes >= self.group_bytes {
+                    self.flush();
+                }
+            }
+            Done::Window { seq, window } => {
+                self.flush();
+                self.steps.push_back(Step::WindowDone { seq, window });
+            }
+            Done::Restart { seq, window } => {
+                // The pages gathered so far will come again from a new job.
+                if self.open.as_ref().is_some_and(|g| g.window == Some(window)) {
+                    self.open = None;
+                }
+                self.flush();
+                self.steps.push_back(Step::Restart { seq, window });
+            }
+            Done::Written { .. } | Done::Idle => {}
+        }
+    }
+
+    /// Hands the open group to the workers.
+    fn flush(&mut self) {
+        let Some(mut g) = self.open.take() else {
+            return;
+        };
+        if self.first_error.is_some() {
+            return;
+        }
+        g.id = self.next_group;
+        self.next_group += 1;
+        let what = if g.first_page == g.last_page {
+            g.what.clone()
+        } else {
+            format!("{} to page {}", g.what, g.last_page)
+        };
+        let job = WriteJob {
+            id: g.id,
+            window_label: g
+                .window
+                .map_or_else(|| "nowindow".to_string(), |w| w.label()),
+            first_page: g.first_page,
+            what,
+            tables: std::mem::take(&mut g.tables),
+        };
+        if self.write_tx.send(job).is_err() {
+            return self.fail(PipelineError::Internal("the writers stopped".into()));
+        }
+        self.steps.push_back(Step::Group {
+            group: g,
+            written: None,
+        });
+    }
+
+    fn written(&mut self, id: u64, result: Result<Written, PipelineError>) {
+        match result {
+            Ok(w) => {
+                for step in &mut self.steps {
+                    if let Step::Group { group, written } = step
+                        && group.id == id
+                    {
+                        *written = Some(w);
+                    }
+                }
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Applies the durable steps at the front, in order.
+    fn apply_durable(&mut self, on_progress: &mut dyn FnMut(&Totals)) {
+        while self.first_error.is_none() {
+            let ready = match self.steps.front() {
+                Some(Step::Group { written, .. }) => written.is_some(),
+                Some(_) => true,
+                None => false,
+            };
+            if !ready {
+                return;
+            }
+            let Some(step) = self.steps.pop_front() else {
+                return;
+            };
+            let seq = match &step {
+                Step::Group { group, .. } => group.last_seq,
+                Step::WindowDone { seq, .. } | Step::Restart { seq, .. } => *seq,
+            };
+            if let Err(e) = self.apply(step) {
+                return self.fail(e);
+            }
+            self.committed.store(seq + 1, Ordering::Release);
+            on_progress(self.totals);
+        }
+    }
+
+    fn apply(&mut self, step: Step) -> Result<(), PipelineError> {
+        let totals = &mut *self.totals;
+        match step {
+            Step::Group { group, written } => {
+                let written = written.unwrap_or_default();
+                let stats = group.stats;
+                totals.pages += stats.pages;
+                totals.input_bytes += stats.input_bytes;
+                totals.conversations += stats.conversations;
+                totals.dropped_outside_window += stats.dropped;
+                for (t, n) in crate::schema::ALL_TABLES.iter().zip(stats.rows) {
+                    *totals.rows.entry(t.name).or_default() += n;
+                }
+                totals.files += written.files;
+                totals.output_bytes += written.bytes;
+                totals.sink_retries += written.retries;
+                if let Some(w) = group.window {
+                    let open = totals.open_windows.entry(w.start_ms).or_default();
+                    open.0 += stats.conversations;
+                    open.1 += stats.dropped;
+                    for (acc, n) in open.2.iter_mut().zip(stats.rows) {
+                        *acc += n;
+                    }
+                }
+                if let (Some(c), Some(w), Some(job_id)) =
+                    (self.commit.as_mut(), group.window, group.job_id)
+                {
+                    c.checkpoint.in_progress = Some(InProgress {
+                        window_start: w.start_ms,
+                        job_id,
+                        next_page: group.last_page + 1,
+                        next_cursor: group.next_cursor,
+                    });
+                    c.store.save(&c.checkpoint)?;
+                }
+            }
+            Step::Restart { window, .. } => {
+                // Every earlier group is durable: drop what the failed attempt wrote.
+                self.sink.begin_window(&window, 0)?;
+                if let Some((conversations, dropped, rows)) =
+                    totals.open_windows.remove(&window.start_ms)
+                {
+                    totals.conversations -= conversations;
+                    totals.dropped_outside_window -= dropped;
+                    for (t, n) in crate::schema::ALL_TABLES.iter().zip(rows) {
+                        *totals.rows.entry(t.name).or_default() -= n;
+                        totals.rows_rewritten += n;
+                    }
+                }
+            }
+            Step::WindowDone { window, .. } => {
+                totals.open_windows.remove(&window.start_ms);
+                totals.windows_committed += 1;
+                if let Some(c) = self.commit.as_mut() {
+                    c.checkpoint.completed.insert(window.start_ms);
+                    c.checkpoint.in_progress = None;
+                    c.store.save(&c.checkpoint)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -18,13 +18,15 @@ pub trait Sink: Sync {
     /// Called before a window's pages from `from_page` on are (re)written, so what an
     /// earlier attempt left cannot double rows. Returns how many objects it removed.
     fn begin_window(&self, window: &Window, from_page: u32) -> Result<u64, SinkError>;
-    /// Writes every non-empty table of one page and returns only once it is durable.
-    /// `window` is the window label, `what` names the page in errors.
+    /// Writes a group of consecutive pages of one window (`tables[t]`: the batches of table
+    /// `t`, page after page) and returns only once it is durable. `window` is the window
+    /// label, `page` the group's first page (groups are named by it), `what` names the
+    /// pages in errors.
     fn write_page(
         &self,
         window: &str,
         page: u32,
-        batches: &[RecordBatch],
+        tables: &[Vec<RecordBatch>],
         what: &str,
     ) -> Result<Written, SinkError>;
 }

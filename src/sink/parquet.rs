@@ -50,11 +50,18 @@ impl ParquetSink {
         format!("part-{DATASET}-{window}-{page:06}.parquet")
     }
 
-    fn encode(&self, batch: &RecordBatch) -> Result<Vec<u8>, String> {
-        let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 3);
-        let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(self.props.clone()))
+    /// One Parquet file from batches of the same schema (row groups cut by bytes).
+    fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<u8>, String> {
+        let Some(first) = batches.first() else {
+            return Ok(Vec::new());
+        };
+        let size: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let mut buf = Vec::with_capacity(size / 3);
+        let mut w = ArrowWriter::try_new(&mut buf, first.schema(), Some(self.props.clone()))
             .map_err(|e| e.to_string())?;
-        w.write(batch).map_err(|e| e.to_string())?;
+        for batch in batches {
+            w.write(batch).map_err(|e| e.to_string())?;
+        }
         w.close().map_err(|e| e.to_string())?;
         Ok(buf)
     }
@@ -102,30 +109,36 @@ impl Sink for ParquetSink {
         Ok(removed)
     }
 
-    /// Writes every non-empty table of a page, durably. `window` is the label in file names.
+    /// Writes every non-empty table of a group of pages as one file per table and day,
+    /// durably. `window` is the label in file names, `page` the group's first page.
     fn write_page(
         &self,
         window: &str,
         page: u32,
-        batches: &[RecordBatch],
+        tables: &[Vec<RecordBatch>],
         what: &str,
     ) -> Result<Written, SinkError> {
         let mut written = Written::default();
-        for (table, batch) in ALL_TABLES.iter().zip(batches) {
-            if batch.num_rows() == 0 {
-                continue;
+        for (table, batches) in ALL_TABLES.iter().zip(tables) {
+            let mut by_day: std::collections::BTreeMap<i64, Vec<RecordBatch>> =
+                std::collections::BTreeMap::new();
+            for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+                let parts = split_by_day(batch).map_err(|message| SinkError::Encode {
+                    table: table.name,
+                    page: what.into(),
+                    format: "Parquet",
+                    message,
+                })?;
+                for (day, part) in parts {
+                    by_day.entry(day).or_default().push(part);
+                }
             }
-            for (day, part) in split_by_day(batch).map_err(|message| SinkError::Encode {
-                table: table.name,
-                page: what.into(),
-                format: "Parquet",
-                message,
-            })? {
+            for (day, parts) in by_day {
                 let dir = self
                     .root
                     .join(table.name)
                     .join(format!("date={}", format_date(day * MS_PER_DAY)));
-                let bytes = self.encode(&part).map_err(|message| SinkError::Encode {
+                let bytes = self.encode(&parts).map_err(|message| SinkError::Encode {
                     table: table.name,
                     page: what.into(),
                     format: "Parquet",

@@ -17,6 +17,9 @@ fn run_args<'a>(out: &'a str, api: &[&'a str]) -> Vec<&'a str> {
         out,
         "--page-size",
         "60",
+        // Groups of ~1 MiB: several checkpoints per window, so kills land mid-window.
+        "--group-mib",
+        "1",
         "--rate-limit",
         "1000000",
     ];

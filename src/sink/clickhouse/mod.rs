@@ -343,14 +343,24 @@ impl ClickHouseSink {
         }
     }
 
-    /// Inserts one table's batch; returns the encoded bytes.
-    pub fn insert_batch(&self, table: &TableDef, batch: &RecordBatch) -> Result<u64, ChError> {
+    /// Inserts one table's batches (one block each) in one INSERT; returns the bytes sent.
+    pub fn insert_batches(
+        &self,
+        table: &TableDef,
+        batches: &[RecordBatch],
+    ) -> Result<u64, ChError> {
         let (types, sql) = &self.tables[table.id as usize];
-        let mut block = Vec::with_capacity(batch.get_array_memory_size());
-        encode::encode_batch(batch, types, true, &mut block).map_err(|e| ChError::Protocol {
-            during: format!("encoding table `{}`", table.name),
-            detail: e,
-        })?;
+        let mut blocks = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let mut block = Vec::with_capacity(batch.get_array_memory_size());
+            encode::encode_batch(batch, types, true, &mut block).map_err(|e| {
+                ChError::Protocol {
+                    during: format!("encoding table `{}`", table.name),
+                    detail: e,
+                }
+            })?;
+            blocks.push(block);
+        }
         let expected: Vec<(&str, String)> = table
             .columns
             .iter()
@@ -368,11 +378,10 @@ impl ClickHouseSink {
                 })
             }
         };
-        let blocks = [block];
         self.with_retry(&format!("inserting into `{}`", table.name), |conn| {
             conn.insert(sql, &blocks, &check)
         })?;
-        Ok(blocks[0].len() as u64)
+        Ok(blocks.iter().map(|b| b.len() as u64).sum())
     }
 
     /// Runs a query on a pooled connection (for tests, tools and checks).
@@ -415,17 +424,19 @@ impl Sink for ClickHouseSink {
         &self,
         _window: &str,
         _page: u32,
-        batches: &[RecordBatch],
+        tables: &[Vec<RecordBatch>],
         what: &str,
     ) -> Result<Written, SinkError> {
         let before = self.retries.load(Ordering::Relaxed);
         let mut written = Written::default();
-        for (table, batch) in ALL_TABLES.iter().zip(batches) {
-            if batch.num_rows() == 0 {
+        for (table, batches) in ALL_TABLES.iter().zip(tables) {
+            let batches: Vec<RecordBatch> =
+                batches.iter().filter(|b| b.num_rows() > 0).cloned().collect();
+            if batches.is_empty() {
                 continue;
             }
             written.bytes +=
-                self.insert_batch(table, batch)
+                self.insert_batches(table, &batches)
                     .map_err(|source| SinkError::ClickHouseTable {
                         table: table.name,
                         page: what.to_string(),
