@@ -93,10 +93,14 @@ pub struct WindowsSummary {
 
 fn pipeline_options(p: &Pipeline) -> PipelineOptions {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = p.threads.unwrap_or(cores).max(1);
+    // Each worker may hold a group being written and the commit stage one being filled:
+    // keep that under ~256 MiB of Arrow data whatever the thread count.
+    let group_cap = (256usize << 20) / (threads + 1);
     PipelineOptions {
-        threads: p.threads.unwrap_or(cores).max(1),
+        threads,
         channel_capacity: p.channel_capacity.max(1),
-        group_bytes: p.group_mib.max(1) << 20,
+        group_bytes: (p.group_mib.max(1) << 20).min(group_cap),
     }
 }
 

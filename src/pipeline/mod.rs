@@ -390,7 +390,11 @@ fn process(
     for (i, b) in out.batches.iter().enumerate().take(6) {
         rows[i] = b.num_rows() as u64;
     }
-    let arrow_bytes = out.batches.iter().map(RecordBatch::get_array_memory_size).sum();
+    let arrow_bytes = out
+        .batches
+        .iter()
+        .map(RecordBatch::get_array_memory_size)
+        .sum();
     Ok(Transformed {
         stats: PageStats {
             input_bytes,

@@ -430,18 +430,21 @@ impl Sink for ClickHouseSink {
         let before = self.retries.load(Ordering::Relaxed);
         let mut written = Written::default();
         for (table, batches) in ALL_TABLES.iter().zip(tables) {
-            let batches: Vec<RecordBatch> =
-                batches.iter().filter(|b| b.num_rows() > 0).cloned().collect();
+            let batches: Vec<RecordBatch> = batches
+                .iter()
+                .filter(|b| b.num_rows() > 0)
+                .cloned()
+                .collect();
             if batches.is_empty() {
                 continue;
             }
-            written.bytes +=
-                self.insert_batches(table, &batches)
-                    .map_err(|source| SinkError::ClickHouseTable {
-                        table: table.name,
-                        page: what.to_string(),
-                        source,
-                    })?;
+            written.bytes += self.insert_batches(table, &batches).map_err(|source| {
+                SinkError::ClickHouseTable {
+                    table: table.name,
+                    page: what.to_string(),
+                    source,
+                }
+            })?;
             written.files += 1;
         }
         // Retries of other workers may land in between; the total stays right.
