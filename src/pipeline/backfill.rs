@@ -171,7 +171,16 @@ impl Backfill<'_> {
                 tracing::info!(window = %interval, page = p.next_page, "resuming window from its saved cursor");
                 (p.job_id, p.next_cursor, p.next_page)
             }
-            _ => {
+            Some(p) => {
+                // The saved job is gone (or cannot be checked): the window starts over, via
+                // the commit stage, which first clears the saved position.
+                return Err(Extract::Restart(PipelineError::Api(ApiError::Gone {
+                    what: format!("saved details job {} for {interval}", p.job_id),
+                    detail: " (expired or not found); extracting the window again".into(),
+                })));
+            }
+            None => {
+                // Nothing saved for this window: files of earlier runs are unclaimed.
                 report.stale_files_removed += self.sink.begin_window(window, 0)?;
                 let job = self.client.submit_job(&interval)?;
                 report.jobs += 1;

@@ -662,7 +662,18 @@ impl CommitStage<'_, '_> {
                 }
             }
             Step::Restart { window, .. } => {
-                // Every earlier group is durable: drop what the failed attempt wrote.
+                // First forget the saved position in this window (a crash after the files
+                // are gone must not resume behind them), then drop what earlier attempts
+                // wrote: every earlier group is durable, so no write races the removal.
+                if let Some(c) = self.commit.as_mut()
+                    && c.checkpoint
+                        .in_progress
+                        .as_ref()
+                        .is_some_and(|p| p.window_start == window.start_ms)
+                {
+                    c.checkpoint.in_progress = None;
+                    c.store.save(&c.checkpoint)?;
+                }
                 self.sink.begin_window(&window, 0)?;
                 if let Some((conversations, dropped, rows)) =
                     totals.open_windows.remove(&window.start_ms)
