@@ -14,22 +14,18 @@ const TO: &str = "2024-06-05";
 
 /// Flags that keep fault runs short: small pages (many requests), a client timeout below
 /// the simulator's slow responses, a short breaker cooldown.
+const QUICK: &[&str] = &[
+    "--page-size",
+    "50",
+    "--http-timeout",
+    "0.5",
+    "--breaker-cooldown",
+    "0.05",
+];
+
 fn fault_args<'a>(out: &'a str, faults: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = backfill_args(
-        out,
-        FROM,
-        TO,
-        &[
-            "--page-size",
-            "50",
-            "--http-timeout",
-            "0.5",
-            "--breaker-cooldown",
-            "0.05",
-            "--faults",
-            faults,
-        ],
-    );
+    let mut a = backfill_args(out, FROM, TO, QUICK);
+    a.extend(["--faults", faults]);
     if extra.contains(&"--api-budget") {
         // The test pins the budget: drop the default override of the rate.
         let at = a.iter().position(|x| *x == "--rate-limit").unwrap();
@@ -229,20 +225,7 @@ fn restated_windows_replace_their_rows_in_parquet_and_clickhouse() {
     ];
     let (pq, ch) = (tmp(), tmp());
     let run = |out: &str, base: &str, extra: &[&str]| {
-        let mut a = vec![
-            "backfill",
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--out",
-            out,
-            "--api-base",
-            base,
-            "--rate-limit",
-            "1000000",
-        ];
-        a.extend_from_slice(extra);
+        let a = api_backfill_args(out, base, FROM, TO, extra);
         let mut c = cmd(&a);
         for (k, v) in env {
             c.env(k, v);
@@ -364,27 +347,8 @@ fn no_secret_or_token_appears_in_any_stream_or_file() {
         vec![],
         vec!["--sink", "clickhouse", "--clickhouse-url", url.as_str()],
     ] {
-        let mut a = vec![
-            "backfill",
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--out",
-            out,
-            "--api-base",
-            &sim.base,
-            "--rate-limit",
-            "1000000",
-            "--page-size",
-            "50",
-            "--http-timeout",
-            "0.5",
-            "--breaker-cooldown",
-            "0.05",
-            "--log",
-            "debug",
-        ];
+        let mut a = api_backfill_args(out, &sim.base, FROM, TO, QUICK);
+        a.extend(["--log", "debug"]);
         a.extend(extra);
         let o = cmd(&a)
             .env("GENESYS_ETL_LOG", "debug")

@@ -41,9 +41,21 @@ pub fn backfill_args<'a>(
     to: &'a str,
     extra: &[&'a str],
 ) -> Vec<&'a str> {
-    let mut a = vec![
-        "backfill",
-        "--simulate",
+    test_backfill(&["--simulate"], out, from, to, extra)
+}
+
+/// `backfill` from `api` (`--simulate` or `--api-base URL`) over `[from, to)` into `out`,
+/// no rate limit, then `extra`.
+fn test_backfill<'a>(
+    api: &[&'a str],
+    out: &'a str,
+    from: &'a str,
+    to: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut a = vec!["backfill"];
+    a.extend_from_slice(api);
+    a.extend([
         "--from",
         from,
         "--to",
@@ -52,7 +64,7 @@ pub fn backfill_args<'a>(
         out,
         "--rate-limit",
         "1000000",
-    ];
+    ]);
     a.extend_from_slice(extra);
     a
 }
@@ -383,4 +395,16 @@ pub fn latest_summary(out: &Path) -> Value {
     files.sort();
     let last = files.last().expect("a run summary");
     serde_json::from_slice(&std::fs::read(last).expect("read summary")).expect("summary JSON")
+}
+
+/// `backfill` against a running API (`--api-base`, e.g. an `ExternalSim`) with the test
+/// defaults plus `extra` flags.
+pub fn api_backfill_args<'a>(
+    out: &'a str,
+    base: &'a str,
+    from: &'a str,
+    to: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    test_backfill(&["--api-base", base], out, from, to, extra)
 }

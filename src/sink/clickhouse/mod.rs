@@ -269,7 +269,17 @@ impl ClickHouseSink {
             .zip(ddl::column_types(table, self.legacy))
             .map(|(c, t)| (c.name, t))
             .collect();
-        let differences = diff_columns(&expected, &existing);
+        self.matches(table, &expected, &existing)
+    }
+
+    /// `Ok` when `existing` columns are exactly `expected`, else every difference.
+    fn matches(
+        &self,
+        table: &TableDef,
+        expected: &[(&str, String)],
+        existing: &[(String, String)],
+    ) -> Result<(), ChError> {
+        let differences = diff_columns(expected, existing);
         if differences.is_empty() {
             Ok(())
         } else {
@@ -367,17 +377,7 @@ impl ClickHouseSink {
             .zip(types)
             .map(|(c, t)| (c.name, t.to_string()))
             .collect();
-        let check = |header: &Block| -> Result<(), ChError> {
-            let differences = diff_columns(&expected, &header.columns);
-            if differences.is_empty() {
-                Ok(())
-            } else {
-                Err(ChError::Schema {
-                    table: format!("{}.{}", self.cfg.database, table.name),
-                    differences,
-                })
-            }
-        };
+        let check = |header: &Block| self.matches(table, &expected, &header.columns);
         self.with_retry(&format!("inserting into `{}`", table.name), |conn| {
             conn.insert(sql, &blocks, &check)
         })?;
