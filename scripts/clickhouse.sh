@@ -59,7 +59,7 @@ start)
         /etc/clickhouse-server/users.xml >"$D/users.xml"
     cat >"$D/config.xml" <<XML
 <yandex>
-  <logger><level>warning</level><console>1</console></logger>
+  <logger><level>information</level><console>1</console></logger>
   <tcp_port>$(cat "$D/tcp_port")</tcp_port><http_port>$(cat "$D/http_port")</http_port>
   <listen_host>127.0.0.1</listen_host>
   <path>$D/data/</path><tmp_path>$D/tmp/</tmp_path>

@@ -448,3 +448,57 @@ fn the_modern_ddl_and_real_tables_load_in_a_modern_engine() {
         );
     }
 }
+
+#[test]
+fn the_native_client_reads_results_server_logs_exceptions_and_passwords() {
+    use genesys_etl::genesys::Secret;
+    use genesys_etl::sink::clickhouse::ChError;
+    use genesys_etl::sink::clickhouse::client::{ConnectConfig, Connection};
+    use genesys_etl::sink::clickhouse::decode::Value;
+
+    let port = clickhouse(SERVER);
+    let cfg = |user: &str, password: &str| ConnectConfig {
+        host: "127.0.0.1".into(),
+        port,
+        database: String::new(),
+        user: user.into(),
+        password: Secret::new(password),
+        compression: false,
+        connect_timeout: Duration::from_secs(5),
+        io_timeout: Duration::from_secs(30),
+    };
+    let mut conn = Connection::connect(&cfg("etl", "etl-test-password-Zq81")).unwrap();
+    assert!(conn.server().revision > 0);
+    // Results of several types, decoded from Native blocks.
+    let blocks = conn
+        .query("SELECT toUInt64(42) AS n, 'héllo' AS s, [1, 2] AS a, CAST(NULL AS Nullable(Int32)) AS z")
+        .unwrap();
+    assert_eq!(
+        blocks[0].row(0),
+        [
+            Value::UInt(42),
+            Value::Str("héllo".into()),
+            Value::Array(vec![Value::UInt(1), Value::UInt(2)]),
+            Value::Null
+        ]
+    );
+    // Server log packets arrive when asked for, and are read past.
+    conn.set("send_logs_level", "information");
+    let rows = conn.query("SELECT count() FROM numbers(1000)").unwrap();
+    assert_eq!(rows[0].row(0), [Value::UInt(1000)]);
+    assert!(conn.log_lines > 0, "no Log packet was received");
+    // An exception carries the server's code and message.
+    match conn.query("SELECT throwIf(1)") {
+        Err(ChError::Server { code, message, .. }) => {
+            assert_eq!(code, 395, "{message}");
+            assert!(message.contains("throwIf"), "{message}");
+        }
+        other => panic!("expected a server exception, got {other:?}"),
+    }
+    // A wrong password is a server error (not retried), without the password in it.
+    let e = Connection::connect(&cfg("etl", "not-the-password-Q7"))
+        .err()
+        .unwrap();
+    assert!(!e.is_transient(), "{e}");
+    assert!(!e.to_string().contains("not-the-password-Q7"), "{e}");
+}

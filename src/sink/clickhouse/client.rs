@@ -91,6 +91,25 @@ impl ServerInfo {
     }
 }
 
+/// A query setting's value (integers and bools as `UInt`, everything else as `Str`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Setting {
+    UInt(u64),
+    Str(String),
+}
+
+impl From<u64> for Setting {
+    fn from(v: u64) -> Self {
+        Setting::UInt(v)
+    }
+}
+
+impl From<&str> for Setting {
+    fn from(v: &str) -> Self {
+        Setting::Str(v.to_string())
+    }
+}
+
 /// What a finished INSERT reported.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct InsertStats {
@@ -104,8 +123,10 @@ pub struct Connection {
     revision: u64,
     server: ServerInfo,
     cfg: ConnectConfig,
-    /// Settings sent with every query (legacy typed encoding needs integers only).
-    settings: Vec<(&'static str, u64)>,
+    /// Settings sent with every query.
+    settings: Vec<(&'static str, Setting)>,
+    /// Server log lines received (Log packets, with `send_logs_level` set).
+    pub log_lines: u64,
 }
 
 impl Connection {
@@ -136,6 +157,7 @@ impl Connection {
             server: ServerInfo::default(),
             cfg: cfg.clone(),
             settings: Vec::new(),
+            log_lines: 0,
         };
         conn.hello()?;
         Ok(conn)
@@ -146,9 +168,9 @@ impl Connection {
     }
 
     /// Adds a setting sent with every following query.
-    pub fn set(&mut self, name: &'static str, value: u64) {
+    pub fn set(&mut self, name: &'static str, value: impl Into<Setting>) {
         self.settings.retain(|(n, _)| *n != name);
-        self.settings.push((name, value));
+        self.settings.push((name, value.into()));
     }
 
     fn io_err(&self, during: &str) -> impl Fn(io::Error) -> ChError + use<> {
@@ -257,9 +279,16 @@ impl Connection {
             put_str(&mut out, name.as_bytes());
             if self.revision >= REV_SETTINGS_AS_STRINGS {
                 put_varint(&mut out, 0); // flags: not important
-                put_str(&mut out, value.to_string().as_bytes());
+                match value {
+                    Setting::UInt(v) => put_str(&mut out, v.to_string().as_bytes()),
+                    Setting::Str(v) => put_str(&mut out, v.as_bytes()),
+                }
             } else {
-                put_varint(&mut out, *value);
+                // Before 54429 each value is written in its setting's own type.
+                match value {
+                    Setting::UInt(v) => put_varint(&mut out, *v),
+                    Setting::Str(v) => put_str(&mut out, v.as_bytes()),
+                }
             }
         }
         put_str(&mut out, b""); // end of settings
@@ -424,6 +453,7 @@ impl Connection {
                     read_block(r, true) // log blocks are never compressed
                 };
                 let block = f().map_err(&e)?;
+                self.log_lines += block.rows as u64;
                 for i in 0..block.rows {
                     tracing::debug!(target: "clickhouse", "{:?}", block.row(i));
                 }
