@@ -51,7 +51,7 @@ impl Progress {
     pub fn update(&mut self, t: &Totals, units_done: u64) {
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
         let msg = format!(
-            "{} pages · {} rows · {:.0} rows/s · {:.1} MB/s{}",
+            "{} pages · {} rows · {:.0} rows/s · {:.1} MB/s{}{}",
             t.pages,
             t.total_rows(),
             t.total_rows() as f64 / secs,
@@ -59,11 +59,17 @@ impl Progress {
             self.api
                 .as_ref()
                 .map(|a| format!(
-                    " · {} API calls, {} retries",
+                    " · {} API calls, {} retries, {} × 429",
                     ApiCounters::get(&a.requests),
-                    ApiCounters::get(&a.retries)
+                    ApiCounters::get(&a.retries),
+                    ApiCounters::get(&a.status_429)
                 ))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if t.sink_retries > 0 {
+                format!(" · {} sink retries", t.sink_retries)
+            } else {
+                String::new()
+            }
         );
         match &self.bar {
             Some(bar) => {
