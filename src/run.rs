@@ -586,8 +586,14 @@ pub fn human_summary(s: &RunSummary, out: &Path) -> String {
         ));
         if let Some(api) = &s.api {
             text.push_str(&format!(
-                "  API: {} requests, {} retries, {} × 429, {} × 401\n",
-                api["requests"], api["retries"], api["status_429"], api["status_401"]
+                "  API: {} requests, {} retries, {} × 429, {} × 401, {} × 5xx, breaker opened {} times; {} windows extracted again\n",
+                api["requests"],
+                api["retries"],
+                api["status_429"],
+                api["status_401"],
+                api["status_5xx"],
+                api["breaker"]["opens"],
+                s.windows.restarted
             ));
         }
     }
