@@ -82,43 +82,37 @@ fn main() {
         })
         .collect();
 
+    let types: Vec<Vec<ChType>> = ALL_TABLES
+        .iter()
+        .map(|t| ddl::parsed_types(t, legacy).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    // One table's rows as blocks of at most BLOCK_ROWS, with or without block info.
+    let blocks = |all: &RecordBatch, types: &[ChType], block_info: bool| -> Vec<Vec<u8>> {
+        (0..all.num_rows())
+            .step_by(BLOCK_ROWS)
+            .map(|offset| {
+                let n = BLOCK_ROWS.min(all.num_rows() - offset);
+                let mut b = Vec::new();
+                encode::encode_batch(&all.slice(offset, n), types, block_info, &mut b)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                b
+            })
+            .collect()
+    };
+
     // Encode: blocks for the wire (block info) and the same blocks as Native files.
     let encode_start = Instant::now();
-    let mut wire: Vec<Vec<Vec<u8>>> = Vec::new();
-    for (table, all) in ALL_TABLES.iter().zip(&tables) {
-        let types: Vec<ChType> = ddl::column_types(table, legacy)
-            .iter()
-            .filter_map(|n| ChType::parse(n).ok())
-            .collect();
-        let mut blocks = Vec::new();
-        let mut offset = 0;
-        while offset < all.num_rows() {
-            let n = BLOCK_ROWS.min(all.num_rows() - offset);
-            let mut b = Vec::new();
-            encode::encode_batch(&all.slice(offset, n), &types, true, &mut b)
-                .unwrap_or_else(|e| panic!("{e}"));
-            blocks.push(b);
-            offset += n;
-        }
-        wire.push(blocks);
-    }
+    let wire: Vec<Vec<Vec<u8>>> = tables
+        .iter()
+        .zip(&types)
+        .map(|(all, types)| blocks(all, types, true))
+        .collect();
     let encode_s = encode_start.elapsed().as_secs_f64();
     let bytes: usize = wire.iter().flatten().map(Vec::len).sum();
 
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    for (table, all) in ALL_TABLES.iter().zip(&tables) {
-        let types: Vec<ChType> = ddl::column_types(table, legacy)
-            .iter()
-            .filter_map(|n| ChType::parse(n).ok())
-            .collect();
-        let mut file = Vec::new();
-        let mut offset = 0;
-        while offset < all.num_rows() {
-            let n = BLOCK_ROWS.min(all.num_rows() - offset);
-            encode::encode_batch(&all.slice(offset, n), &types, false, &mut file)
-                .unwrap_or_else(|e| panic!("{e}"));
-            offset += n;
-        }
+    for ((table, all), types) in ALL_TABLES.iter().zip(&tables).zip(&types) {
+        let file = blocks(all, types, false).concat();
         std::fs::write(dir.path().join(table.name), file).unwrap_or_else(|e| panic!("{e}"));
     }
 

@@ -36,12 +36,7 @@ fn encode_native(c: &mut Criterion) {
     for legacy in [false, true] {
         let types: Vec<Vec<ChType>> = ALL_TABLES
             .iter()
-            .map(|t| {
-                ddl::column_types(t, legacy)
-                    .iter()
-                    .filter_map(|n| ChType::parse(n).ok())
-                    .collect()
-            })
+            .map(|t| ddl::parsed_types(t, legacy).unwrap_or_else(|e| panic!("{e}")))
             .collect();
         let mut buf = Vec::new();
         let encode_all = |buf: &mut Vec<u8>| {

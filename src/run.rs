@@ -342,11 +342,12 @@ pub fn backfill(
     });
     let mut windows = WindowsSummary::default();
     let injected = || _sim.as_ref().map(|s| serde_json::json!(s.injected()));
-    let fail = |e: RunError, windows: WindowsSummary, totals: Totals| {
+    // Written whether the run succeeds or fails.
+    let summarize = |e: Option<&RunError>, windows: WindowsSummary, totals: Totals| {
         let mut summary = finish_summary(
             &run_id,
             "backfill",
-            Some(&e),
+            e,
             asked.clone(),
             windows,
             totals,
@@ -355,6 +356,10 @@ pub fn backfill(
         );
         summary.simulator_injected = injected();
         write_summary(&args.out, &summary);
+        summary
+    };
+    let fail = |e: RunError, windows: WindowsSummary, totals: Totals| {
+        let summary = summarize(Some(&e), windows, totals);
         (e, Some(summary))
     };
 
@@ -460,19 +465,7 @@ pub fn backfill(
         };
         return Err(fail(e, windows, totals));
     }
-    let mut summary = finish_summary(
-        &run_id,
-        "backfill",
-        None,
-        asked,
-        windows,
-        totals,
-        Some(&counters),
-        started,
-    );
-    summary.simulator_injected = injected();
-    write_summary(&args.out, &summary);
-    Ok(summary)
+    Ok(summarize(None, windows, totals))
 }
 
 /// Runs `replay`.

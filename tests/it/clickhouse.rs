@@ -404,10 +404,7 @@ fn the_modern_ddl_and_real_tables_load_in_a_modern_engine() {
     let dir = tmp();
     let mut rows = serde_json::Map::new();
     for (table, batch) in ALL_TABLES.iter().zip(&out.batches) {
-        let types: Vec<ChType> = ddl::column_types(table, false)
-            .iter()
-            .map(|t| ChType::parse(t).unwrap())
-            .collect();
+        let types: Vec<ChType> = ddl::parsed_types(table, false).unwrap();
         let mut bytes = Vec::new();
         encode::encode_batch(batch, &types, false, &mut bytes).unwrap();
         std::fs::write(dir.path().join(format!("{}.native", table.name)), bytes).unwrap();

@@ -135,19 +135,13 @@ fn real_client_against_standalone_simulator_with_credentials_from_env() {
     let sim = ExternalSim::start("7", "small", "etl-client", "s3cr3t-for-test");
     let dir = tmp();
     let out = dir.path().to_str().unwrap();
-    let o = cmd(&[
-        "backfill",
-        "--api-base",
-        &sim.base,
-        "--from",
-        "2024-03-04",
-        "--to",
-        "2024-03-05",
-        "--out",
+    let o = cmd(&api_backfill_args(
         out,
-        "--rate-limit",
-        "100000",
-    ])
+        &sim.base,
+        "2024-03-04",
+        "2024-03-05",
+        &[],
+    ))
     .env("GENESYS_CLIENT_ID", "etl-client")
     .env("GENESYS_CLIENT_SECRET", "s3cr3t-for-test")
     .output()
@@ -163,17 +157,13 @@ fn real_client_against_standalone_simulator_with_credentials_from_env() {
 fn wrong_secret_fails_with_exit_5_and_never_prints_the_secret() {
     let sim = ExternalSim::start("7", "small", "etl-client", "right-secret");
     let dir = tmp();
-    let o = cmd(&[
-        "backfill",
-        "--api-base",
-        &sim.base,
-        "--from",
-        "2024-03-04",
-        "--to",
-        "2024-03-05",
-        "--out",
+    let o = cmd(&api_backfill_args(
         dir.path().to_str().unwrap(),
-    ])
+        &sim.base,
+        "2024-03-04",
+        "2024-03-05",
+        &[],
+    ))
     .env("GENESYS_CLIENT_ID", "etl-client")
     .env("GENESYS_CLIENT_SECRET", "WRONG-zebra-secret")
     .output()

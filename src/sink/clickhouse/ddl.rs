@@ -4,6 +4,7 @@
 //!
 //! Owns: SQL text for schema objects and identifier quoting. Must not touch: sockets.
 
+use super::types::ChType;
 use crate::schema::{ALL_TABLES, TableDef};
 
 /// Session setting that lets 18.x servers create LowCardinality columns.
@@ -40,6 +41,14 @@ pub fn column_types(table: &TableDef, legacy: bool) -> Vec<String> {
         .columns
         .iter()
         .map(|c| c.ty.clickhouse_type(c.nullable, legacy))
+        .collect()
+}
+
+/// The ClickHouse types of `table`'s columns, parsed for the encoder.
+pub fn parsed_types(table: &TableDef, legacy: bool) -> Result<Vec<ChType>, String> {
+    column_types(table, legacy)
+        .iter()
+        .map(|n| ChType::parse(n))
         .collect()
 }
 

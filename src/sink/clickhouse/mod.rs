@@ -211,11 +211,7 @@ impl ClickHouseSink {
         sink.tables = ALL_TABLES
             .iter()
             .map(|t| {
-                let types = ddl::column_types(t, legacy)
-                    .iter()
-                    .map(|n| ChType::parse(n))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(ChError::Config)?;
+                let types = ddl::parsed_types(t, legacy).map_err(ChError::Config)?;
                 let cols: Vec<String> = t.columns.iter().map(|c| ddl::quote(c.name)).collect();
                 let sql = format!(
                     "INSERT INTO {}.{} ({}) VALUES",
