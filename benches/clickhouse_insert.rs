@@ -6,6 +6,9 @@
 
 #![allow(clippy::panic, reason = "a benchmark stops on any failure")]
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

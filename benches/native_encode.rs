@@ -5,6 +5,9 @@
 
 #![allow(clippy::panic, reason = "a benchmark stops on any failure")]
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use genesys_etl::schema::ALL_TABLES;
 use genesys_etl::sim::{Generator, profile};

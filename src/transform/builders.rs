@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
-    TimestampMillisecondBuilder, UInt32Builder, UInt64Builder,
+    ArrayBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder,
+    PrimitiveBuilder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, DictionaryArray, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, ArrowPrimitiveType, DictionaryArray, RecordBatch, StringArray};
 use arrow_schema::ArrowError;
 
 use crate::schema::{ColumnType, TableDef};
@@ -57,20 +57,73 @@ impl ColumnBuilder {
         }
     }
 
+    /// Finishes the column and leaves the builder pre-sized for a page like this one.
+    /// Arrow's `finish` hands its buffers to the array and restarts from empty, so without
+    /// this every page would regrow every buffer by doubling: a copy per step and fresh
+    /// memory the kernel has to zero.
     fn finish(&mut self) -> ArrayRef {
+        let rows = self.len();
+        let cap = rows + rows / 8;
         match self {
-            Self::Utf8(b) => Arc::new(b.finish()),
-            Self::Enum(b) => b.finish(),
-            Self::Timestamp(b) => Arc::new(b.finish().with_timezone("UTC")),
-            Self::Int32(b) => Arc::new(b.finish()),
-            Self::Int64(b) => Arc::new(b.finish()),
-            Self::UInt32(b) => Arc::new(b.finish()),
-            Self::UInt64(b) => Arc::new(b.finish()),
-            Self::Float64(b) => Arc::new(b.finish()),
-            Self::Bool(b) => Arc::new(b.finish()),
-            Self::Utf8List(b) => Arc::new(b.finish()),
+            Self::Utf8(b) => {
+                let bytes = b.values_slice().len();
+                let array = b.finish();
+                *b = StringBuilder::with_capacity(cap, bytes + bytes / 8);
+                Arc::new(array)
+            }
+            Self::Enum(b) => b.finish(cap),
+            Self::Timestamp(b) => {
+                let array = b.finish().with_timezone("UTC");
+                *b = TimestampMillisecondBuilder::with_capacity(cap);
+                Arc::new(array)
+            }
+            Self::Int32(b) => presized(b, cap, Int32Builder::with_capacity),
+            Self::Int64(b) => presized(b, cap, Int64Builder::with_capacity),
+            Self::UInt32(b) => presized(b, cap, UInt32Builder::with_capacity),
+            Self::UInt64(b) => presized(b, cap, UInt64Builder::with_capacity),
+            Self::Float64(b) => presized(b, cap, Float64Builder::with_capacity),
+            Self::Bool(b) => {
+                let array = b.finish();
+                *b = BooleanBuilder::with_capacity(cap);
+                Arc::new(array)
+            }
+            Self::Utf8List(b) => {
+                let items = b.values().len();
+                let bytes = b.values().values_slice().len();
+                let array = b.finish();
+                *b = ListBuilder::with_capacity(
+                    StringBuilder::with_capacity(items + items / 8, bytes + bytes / 8),
+                    cap,
+                );
+                Arc::new(array)
+            }
         }
     }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Utf8(b) => b.len(),
+            Self::Enum(b) => b.keys.len(),
+            Self::Timestamp(b) => b.len(),
+            Self::Int32(b) => b.len(),
+            Self::Int64(b) => b.len(),
+            Self::UInt32(b) => b.len(),
+            Self::UInt64(b) => b.len(),
+            Self::Float64(b) => b.len(),
+            Self::Bool(b) => b.len(),
+            Self::Utf8List(b) => b.len(),
+        }
+    }
+}
+
+fn presized<T: ArrowPrimitiveType>(
+    b: &mut PrimitiveBuilder<T>,
+    cap: usize,
+    new: fn(usize) -> PrimitiveBuilder<T>,
+) -> ArrayRef {
+    let array = b.finish();
+    *b = new(cap);
+    Arc::new(array)
 }
 
 /// Dictionary builder for API enumerations: a handful of distinct values per column, so a
@@ -118,10 +171,11 @@ impl EnumBuilder {
         self.keys.append_null();
     }
 
-    fn finish(&mut self) -> ArrayRef {
+    fn finish(&mut self, capacity: usize) -> ArrayRef {
         self.index.clear();
         let values = StringArray::from_iter_values(self.values.drain(..));
         let keys = self.keys.finish();
+        self.keys = Int32Builder::with_capacity(capacity);
         match DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)) {
             Ok(d) => Arc::new(d),
             // Keys are positions in `values` by construction.
@@ -211,7 +265,7 @@ mod tests {
             b.append_value(v);
         }
         b.append_null();
-        let array = b.finish();
+        let array = b.finish(0);
         let d = array.as_dictionary::<Int32Type>();
         let dict = d.values().as_string::<i32>();
         assert_eq!(dict.len(), 100, "each distinct value once");
@@ -222,7 +276,7 @@ mod tests {
         assert!(d.is_null(200));
         // Reused after finish: a fresh dictionary.
         b.append_value("x");
-        let again = b.finish();
+        let again = b.finish(0);
         assert_eq!(again.as_dictionary::<Int32Type>().values().len(), 1);
     }
 }
