@@ -126,17 +126,25 @@ impl Transformer {
 
     fn levels() -> Levels {
         // The definitions are static; their consistency is checked by the unit tests below.
-        let level = |def, children: &[&'static str]| {
-            Level::new(def, children).unwrap_or_else(|e| unreachable_schema(&e))
+        let level = |def, children: &[&'static str], id| {
+            Level::new(def, children, id).unwrap_or_else(|e| unreachable_schema(&e))
         };
         let ctx = ALL_TABLES.map(Ctx::of);
         let attrs = &crate::schema::PARTICIPANT_ATTRIBUTES;
         Levels {
-            conversation: level(&crate::schema::CONVERSATIONS, &["participants"]),
-            participant: level(&crate::schema::PARTICIPANTS, &["sessions", "attributes"]),
-            session: level(&crate::schema::SESSIONS, &["segments", "metrics"]),
-            segment: level(&crate::schema::SEGMENTS, &[]),
-            metric: level(&crate::schema::SESSION_METRICS, &[]),
+            conversation: level(&crate::schema::CONVERSATIONS, &["participants"], None),
+            participant: level(
+                &crate::schema::PARTICIPANTS,
+                &["sessions", "attributes"],
+                Some("participant_id"),
+            ),
+            session: level(
+                &crate::schema::SESSIONS,
+                &["segments", "metrics"],
+                Some("session_id"),
+            ),
+            segment: level(&crate::schema::SEGMENTS, &[], None),
+            metric: level(&crate::schema::SESSION_METRICS, &[], None),
             ctx,
             attr_version: attrs
                 .index_of(crate::schema::VERSION_COLUMN)
@@ -282,7 +290,7 @@ impl Transformer {
             participant_id: "",
             session_id: "",
         };
-        if let Some(list) = array_child(children[0], "participants").map_err(|e| (t, e))? {
+        if let Some(list) = array_child(children.children[0], "participants").map_err(|e| (t, e))? {
             for (pi, p) in list.iter().enumerate() {
                 self.participant(p, &parents, version)
                     .map_err(|(t, e)| (t, e.within_item("participants", pi)))?;
@@ -301,16 +309,16 @@ impl Transformer {
         let obj = p
             .as_object()
             .ok_or_else(|| (t, FieldError::at("$", Problem::expected("an object", p))))?;
-        let pid = required_str(&obj, "participantId").map_err(|e| (t, e))?;
         let b = &mut self.builders[t as usize];
         append_context(b, &self.levels.ctx[t as usize], parents, None);
-        let children = self
+        let decoded = self
             .levels
             .participant
             .decode(&obj, b, version, &mut self.extra, &mut self.nested_extra)
             .map_err(|e| (t, e))?;
+        let children = decoded.children;
         let parents = Parents {
-            participant_id: pid,
+            participant_id: decoded.id,
             ..*parents
         };
         if let Some(list) = array_child(children[0], "sessions").map_err(|e| (t, e))? {
@@ -369,16 +377,16 @@ impl Transformer {
         let obj = s
             .as_object()
             .ok_or_else(|| (t, FieldError::at("$", Problem::expected("an object", s))))?;
-        let sid = required_str(&obj, "sessionId").map_err(|e| (t, e))?;
         let b = &mut self.builders[t as usize];
         append_context(b, &self.levels.ctx[t as usize], parents, None);
-        let children = self
+        let decoded = self
             .levels
             .session
             .decode(&obj, b, version, &mut self.extra, &mut self.nested_extra)
             .map_err(|e| (t, e))?;
+        let children = decoded.children;
         let parents = Parents {
-            session_id: sid,
+            session_id: decoded.id,
             ..*parents
         };
         for (slot, key, table) in [
