@@ -16,6 +16,7 @@ pub mod backfill;
 pub mod replay;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arrow_array::RecordBatch;
@@ -24,6 +25,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, select_biased, unbounded};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, InProgress};
 use crate::genesys::ApiError;
 use crate::page::{RawPage, Window};
+use crate::schema::TableDef;
 use crate::sink::{Sink, SinkError, Written};
 use crate::transform::{PageInput, TransformError, Transformer};
 
@@ -139,7 +141,7 @@ enum Done {
         seq: u64,
         window: Window,
     },
-    /// A group write finished (not part of the `seq` order).
+    /// One table of a group was written (not part of the `seq` order).
     Written {
         group: u64,
         result: Result<Written, PipelineError>,
@@ -191,20 +193,26 @@ struct Group {
     stats: PageStats,
 }
 
-/// A group handed to the workers for writing.
+/// One table of a group handed to the workers for writing. A group's tables are separate
+/// jobs so that two workers can write one group, and the last group of a run does not
+/// leave every worker but one idle.
 struct WriteJob {
     id: u64,
-    window_label: String,
+    window_label: Arc<str>,
     first_page: u32,
-    what: String,
-    tables: Vec<Vec<RecordBatch>>,
+    what: Arc<str>,
+    table: &'static TableDef,
+    batches: Vec<RecordBatch>,
 }
 
 /// What the commit stage applies, in order, once durable.
 enum Step {
     Group {
         group: Group,
-        written: Option<Written>,
+        /// Table writes not yet back.
+        pending: usize,
+        /// What the durable ones wrote.
+        written: Written,
     },
     WindowDone {
         seq: u64,
@@ -340,7 +348,13 @@ fn worker(
 
 fn write(job: WriteJob, sink: &dyn Sink) -> Done {
     let result = sink
-        .write_page(&job.window_label, job.first_page, &job.tables, &job.what)
+        .write_table(
+            &job.window_label,
+            job.first_page,
+            job.table,
+            &job.batches,
+            &job.what,
+        )
         .map_err(PipelineError::from);
     Done::Written {
         group: job.id,
@@ -390,10 +404,17 @@ fn process(
     for (i, b) in out.batches.iter().enumerate().take(6) {
         rows[i] = b.num_rows() as u64;
     }
+    // Bytes in use, not allocated: builders keep spare capacity, and cutting groups by
+    // capacity would make file boundaries depend on which worker took which page.
     let arrow_bytes = out
         .batches
         .iter()
-        .map(RecordBatch::get_array_memory_size)
+        .flat_map(RecordBatch::columns)
+        .map(|c| {
+            c.to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| c.get_array_memory_size())
+        })
         .sum();
     Ok(Transformed {
         stats: PageStats {
@@ -476,11 +497,11 @@ impl CommitStage<'_, '_> {
         }
     }
 
-    /// Groups sent to the workers whose result has not come back.
+    /// Groups sent to the workers with a table write not yet back.
     fn in_flight(&self) -> usize {
         self.steps
             .iter()
-            .filter(|s| matches!(s, Step::Group { written: None, .. }))
+            .filter(|s| matches!(s, Step::Group { pending, .. } if *pending > 0))
             .count()
     }
 
@@ -561,41 +582,64 @@ impl CommitStage<'_, '_> {
         }
         g.id = self.next_group;
         self.next_group += 1;
-        let what = if g.first_page == g.last_page {
-            g.what.clone()
+        let what: Arc<str> = if g.first_page == g.last_page {
+            g.what.as_str().into()
         } else {
-            format!("{} to page {}", g.what, g.last_page)
+            format!("{} to page {}", g.what, g.last_page).into()
         };
-        let job = WriteJob {
-            id: g.id,
-            window_label: g
-                .window
-                .map_or_else(|| "nowindow".to_string(), |w| w.label()),
-            first_page: g.first_page,
-            what,
-            tables: std::mem::take(&mut g.tables),
-        };
-        if self.write_tx.send(job).is_err() {
-            return self.fail(PipelineError::Internal("the writers stopped".into()));
+        let window_label: Arc<str> = g
+            .window
+            .map_or_else(|| "nowindow".to_string(), |w| w.label())
+            .into();
+        let mut pending = 0;
+        for (table, batches) in crate::schema::ALL_TABLES
+            .iter()
+            .zip(std::mem::take(&mut g.tables))
+        {
+            if batches.is_empty() {
+                continue;
+            }
+            let job = WriteJob {
+                id: g.id,
+                window_label: Arc::clone(&window_label),
+                first_page: g.first_page,
+                what: Arc::clone(&what),
+                table,
+                batches,
+            };
+            if self.write_tx.send(job).is_err() {
+                return self.fail(PipelineError::Internal("the writers stopped".into()));
+            }
+            pending += 1;
         }
         self.steps.push_back(Step::Group {
             group: g,
-            written: None,
+            pending,
+            written: Written::default(),
         });
     }
 
+    /// One table write of group `id` came back. A failed one counts as back too: the run
+    /// stops, but only once no write is still running.
     fn written(&mut self, id: u64, result: Result<Written, PipelineError>) {
-        match result {
-            Ok(w) => {
-                for step in &mut self.steps {
-                    if let Step::Group { group, written } = step
-                        && group.id == id
-                    {
-                        *written = Some(w);
-                    }
+        for step in &mut self.steps {
+            if let Step::Group {
+                group,
+                pending,
+                written,
+            } = step
+                && group.id == id
+            {
+                *pending = pending.saturating_sub(1);
+                if let Ok(w) = &result {
+                    written.files += w.files;
+                    written.bytes += w.bytes;
+                    written.retries += w.retries;
                 }
             }
-            Err(e) => self.fail(e),
+        }
+        if let Err(e) = result {
+            self.fail(e);
         }
     }
 
@@ -603,7 +647,7 @@ impl CommitStage<'_, '_> {
     fn apply_durable(&mut self, on_progress: &mut dyn FnMut(&Totals)) {
         while self.first_error.is_none() {
             let ready = match self.steps.front() {
-                Some(Step::Group { written, .. }) => written.is_some(),
+                Some(Step::Group { pending, .. }) => *pending == 0,
                 Some(_) => true,
                 None => false,
             };
@@ -628,8 +672,7 @@ impl CommitStage<'_, '_> {
     fn apply(&mut self, step: Step) -> Result<(), PipelineError> {
         let totals = &mut *self.totals;
         match step {
-            Step::Group { group, written } => {
-                let written = written.unwrap_or_default();
+            Step::Group { group, written, .. } => {
                 let stats = group.stats;
                 totals.pages += stats.pages;
                 totals.input_bytes += stats.input_bytes;

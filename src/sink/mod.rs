@@ -10,6 +10,7 @@ pub mod parquet;
 use arrow_array::RecordBatch;
 
 use crate::page::Window;
+use crate::schema::TableDef;
 
 /// A destination for the six tables. Called from many workers at once.
 pub trait Sink: Sync {
@@ -18,15 +19,17 @@ pub trait Sink: Sync {
     /// Called before a window's pages from `from_page` on are (re)written, so what an
     /// earlier attempt left cannot double rows. Returns how many objects it removed.
     fn begin_window(&self, window: &Window, from_page: u32) -> Result<u64, SinkError>;
-    /// Writes a group of consecutive pages of one window (`tables[t]`: the batches of table
-    /// `t`, page after page) and returns only once it is durable. `window` is the window
-    /// label, `page` the group's first page (groups are named by it), `what` names the
-    /// pages in errors.
-    fn write_page(
+    /// Writes one table of a group of consecutive pages of one window (`batches`: that
+    /// table's batches, page after page) and returns only once it is durable. The six
+    /// tables of a group are separate calls, so workers write them in parallel. `window`
+    /// is the window label, `page` the group's first page (groups are named by it), `what`
+    /// names the pages in errors.
+    fn write_table(
         &self,
         window: &str,
         page: u32,
-        tables: &[Vec<RecordBatch>],
+        table: &'static TableDef,
+        batches: &[RecordBatch],
         what: &str,
     ) -> Result<Written, SinkError>;
 }

@@ -16,7 +16,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::{Sink, SinkError, Written};
 use crate::page::Window;
-use crate::schema::{ALL_TABLES, PARTITION_COLUMN};
+use crate::schema::{ALL_TABLES, PARTITION_COLUMN, TableDef};
 use crate::sim::data::MS_PER_DAY;
 use crate::transform::timestamp::format_date;
 
@@ -86,7 +86,7 @@ impl Sink for ParquetSink {
         "parquet"
     }
 
-    /// Removes files of `window` with page index ≥ `from_page` (and stray temp files), so
+    /// Removes files of `window` with page index ≥ `from_page` (and its stray temp files), so
     /// an interrupted or re-extracted window cannot leave rows twice. Returns files removed.
     fn begin_window(&self, window: &Window, from_page: u32) -> Result<u64, SinkError> {
         let prefix = format!("part-{DATASET}-{}-", window.label());
@@ -110,7 +110,11 @@ impl Sink for ParquetSink {
                         .and_then(|r| r.strip_suffix(".parquet"))
                     {
                         Some(page) => page.parse::<u32>().is_ok_and(|p| p >= from_page),
-                        None => name.starts_with(".tmp-"),
+                        // Only this window's temp files: another window sharing the day
+                        // directory may be writing its own right now.
+                        None => name
+                            .strip_prefix(".tmp-")
+                            .is_some_and(|rest| rest.starts_with(&prefix)),
                     };
                     if stale {
                         fs::remove_file(entry.path())
@@ -123,44 +127,38 @@ impl Sink for ParquetSink {
         Ok(removed)
     }
 
-    /// Writes every non-empty table of a group of pages as one file per table and day,
-    /// durably. `window` is the label in file names, `page` the group's first page.
-    fn write_page(
+    /// Writes one table of a group of pages as one file per day, durably. `window` is the
+    /// label in file names, `page` the group's first page.
+    fn write_table(
         &self,
         window: &str,
         page: u32,
-        tables: &[Vec<RecordBatch>],
+        table: &'static TableDef,
+        batches: &[RecordBatch],
         what: &str,
     ) -> Result<Written, SinkError> {
+        let encode_err = |message| SinkError::Encode {
+            table: table.name,
+            page: what.into(),
+            format: "Parquet",
+            message,
+        };
+        let mut by_day: std::collections::BTreeMap<i64, Vec<RecordBatch>> =
+            std::collections::BTreeMap::new();
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            for (day, part) in split_by_day(batch).map_err(encode_err)? {
+                by_day.entry(day).or_default().push(part);
+            }
+        }
         let mut written = Written::default();
-        for (table, batches) in ALL_TABLES.iter().zip(tables) {
-            let mut by_day: std::collections::BTreeMap<i64, Vec<RecordBatch>> =
-                std::collections::BTreeMap::new();
-            for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-                let parts = split_by_day(batch).map_err(|message| SinkError::Encode {
-                    table: table.name,
-                    page: what.into(),
-                    format: "Parquet",
-                    message,
-                })?;
-                for (day, part) in parts {
-                    by_day.entry(day).or_default().push(part);
-                }
-            }
-            for (day, parts) in by_day {
-                let dir = self
-                    .root
-                    .join(table.name)
-                    .join(format!("date={}", format_date(day * MS_PER_DAY)));
-                let bytes = self.encode(&parts).map_err(|message| SinkError::Encode {
-                    table: table.name,
-                    page: what.into(),
-                    format: "Parquet",
-                    message,
-                })?;
-                written.bytes += write_durably(&dir, &Self::part_name(window, page), &bytes)?;
-                written.files += 1;
-            }
+        for (day, parts) in by_day {
+            let dir = self
+                .root
+                .join(table.name)
+                .join(format!("date={}", format_date(day * MS_PER_DAY)));
+            let bytes = self.encode(&parts).map_err(encode_err)?;
+            written.bytes += write_durably(&dir, &Self::part_name(window, page), &bytes)?;
+            written.files += 1;
         }
         Ok(written)
     }
@@ -210,4 +208,53 @@ pub fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<u64, SinkEr
         .and_then(|d| d.sync_all())
         .map_err(|e| SinkError::io(dir, e))?;
     Ok(bytes.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beginning_a_window_removes_its_own_leftovers_only() {
+        let root = std::env::temp_dir().join(format!("gx-begin-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let sink = ParquetSink::new(&root, 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+        let hour = 3_600_000;
+        let day = 19_787 * MS_PER_DAY; // 2024-03-05
+        let morning = Window {
+            start_ms: day,
+            end_ms: day + 6 * hour,
+        };
+        let noon = Window {
+            start_ms: day + 6 * hour,
+            end_ms: day + 12 * hour,
+        };
+        let dir = root.join("segments").join("date=2024-03-05");
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let name = |w: &Window, page| ParquetSink::part_name(&w.label(), page);
+        let files = [
+            name(&morning, 0),
+            name(&morning, 3),
+            format!(".tmp-{}-999", name(&morning, 5)),
+            name(&noon, 0),
+            // Another window of the same day writing right now: must survive.
+            format!(".tmp-{}-{}", name(&noon, 2), std::process::id()),
+        ];
+        for f in &files {
+            fs::write(dir.join(f), b"x").unwrap_or_else(|e| panic!("{e}"));
+        }
+        let removed = sink
+            .begin_window(&morning, 3)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = vec![files[0].clone(), files[3].clone(), files[4].clone()];
+        want.sort();
+        assert_eq!((removed, left), (2, want));
+        let _ = fs::remove_dir_all(&root);
+    }
 }

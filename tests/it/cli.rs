@@ -127,3 +127,43 @@ fn windows_past_the_availability_date_are_deferred_with_exit_3() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("availability"));
 }
+
+#[test]
+fn a_write_failure_stops_the_run_with_exit_6_naming_the_path_and_commits_nothing() {
+    // A plain file where the segments table's directory belongs: every segments write
+    // fails while the other tables' writes of the same group succeed in parallel.
+    let dir = tmp();
+    let out = dir.path().to_str().unwrap();
+    std::fs::write(dir.path().join("segments"), b"not a directory").unwrap();
+    let mut child = cmd(&backfill_args(
+        out,
+        "2024-03-04",
+        "2024-03-06",
+        &["--threads", "2"],
+    ))
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("the run hung after a failed write");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("segments/date=2024-03-04"), "{stderr}");
+    // No window may be recorded as done: its segments are not on disk.
+    let checkpoint = dir.path().join("_state").join("checkpoint-details.json");
+    if let Ok(text) = std::fs::read_to_string(&checkpoint) {
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["completed"].as_array().map_or(0, Vec::len), 0, "{text}");
+    }
+}

@@ -416,36 +416,36 @@ impl Sink for ClickHouseSink {
         Ok(0)
     }
 
-    fn write_page(
+    fn write_table(
         &self,
         _window: &str,
         _page: u32,
-        tables: &[Vec<RecordBatch>],
+        table: &'static TableDef,
+        batches: &[RecordBatch],
         what: &str,
     ) -> Result<Written, SinkError> {
         let before = self.retries.load(Ordering::Relaxed);
-        let mut written = Written::default();
-        for (table, batches) in ALL_TABLES.iter().zip(tables) {
-            let batches: Vec<RecordBatch> = batches
-                .iter()
-                .filter(|b| b.num_rows() > 0)
-                .cloned()
-                .collect();
-            if batches.is_empty() {
-                continue;
-            }
-            written.bytes += self.insert_batches(table, &batches).map_err(|source| {
-                SinkError::ClickHouseTable {
+        let batches: Vec<RecordBatch> = batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .cloned()
+            .collect();
+        if batches.is_empty() {
+            return Ok(Written::default());
+        }
+        let bytes =
+            self.insert_batches(table, &batches)
+                .map_err(|source| SinkError::ClickHouseTable {
                     table: table.name,
                     page: what.to_string(),
                     source,
-                }
-            })?;
-            written.files += 1;
-        }
-        // Retries of other workers may land in between; the total stays right.
-        written.retries = self.retries.load(Ordering::Relaxed).saturating_sub(before);
-        Ok(written)
+                })?;
+        Ok(Written {
+            files: 1,
+            bytes,
+            // Retries of other workers may land in between; the total stays right.
+            retries: self.retries.load(Ordering::Relaxed).saturating_sub(before),
+        })
     }
 }
 
