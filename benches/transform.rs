@@ -7,6 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use genesys_etl::sim::{Generator, profile};
+use genesys_etl::sink::parquet::ParquetSink;
 use genesys_etl::transform::{PageInput, PageRef, Transformer};
 
 const SEED: u64 = 42;
@@ -48,5 +49,39 @@ fn transform(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, transform);
+/// The other half of replay's CPU: the page's six tables encoded as Parquet (zstd, the
+/// sink's writer properties) into memory. Throughput is counted in bytes of page JSON, like
+/// the transform above, so the two figures combine: 1 / (1/transform + 1/encode).
+fn parquet_encode(c: &mut Criterion) {
+    let mut bytes = page();
+    let json_len = bytes.len() as u64;
+    let out = Transformer::new()
+        .transform(PageInput {
+            page: PageRef::default(),
+            bytes: &mut bytes,
+            window: None,
+            version: 1,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = std::env::temp_dir().join(format!("gx-bench-{}", std::process::id()));
+    let sink = ParquetSink::new(&dir, 64 << 20).unwrap_or_else(|e| panic!("{e}"));
+    let mut group = c.benchmark_group("parquet");
+    group.throughput(Throughput::Bytes(json_len));
+    group.sample_size(30);
+    group.bench_function("encode_page_of_1000_conversations", |b| {
+        b.iter(|| {
+            out.batches
+                .iter()
+                .map(|batch| {
+                    sink.encode(std::slice::from_ref(batch))
+                        .map_or(0, |f| f.len())
+                })
+                .sum::<usize>()
+        })
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+criterion_group!(benches, transform, parquet_encode);
 criterion_main!(benches);

@@ -64,8 +64,9 @@ impl ParquetSink {
         format!("part-{DATASET}-{window}-{page:06}.parquet")
     }
 
-    /// One Parquet file from batches of the same schema (row groups cut by bytes).
-    fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<u8>, String> {
+    /// One Parquet file, in memory, from batches of the same schema (row groups cut by
+    /// bytes). Public for the encode benchmark.
+    pub fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<u8>, String> {
         let Some(first) = batches.first() else {
             return Ok(Vec::new());
         };
