@@ -425,8 +425,16 @@ impl Client {
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
                     // A body cut mid-way is a transport failure: repeat the same request.
-                    match r.body_mut().with_config().limit(1 << 30).read_to_vec() {
-                        Ok(b) => (Some(r.status().as_u16()), ra, b),
+                    // Read into a buffer of the announced size: growing one by doubling
+                    // copies a 3 MB page several times over and touches twice the memory.
+                    let announced = r.body().content_length().unwrap_or(0).min(1 << 30);
+                    let mut b = Vec::with_capacity(announced as usize);
+                    let read = std::io::Read::read_to_end(
+                        &mut r.body_mut().with_config().limit(1 << 30).reader(),
+                        &mut b,
+                    );
+                    match read {
+                        Ok(_) => (Some(r.status().as_u16()), ra, b),
                         Err(e) => {
                             transport_error = Some(e.to_string());
                             (None, None, Vec::new())

@@ -277,7 +277,9 @@ fn json_reply(status: u16, body: &serde_json::Value) -> Reply {
 }
 
 fn with_headers(r: Reply) -> Reply {
-    let mut r = r;
+    // Every body is in memory: send its length rather than tiny_http's chunked encoding
+    // above 32 KiB, so a client can read a page into one buffer of the right size.
+    let mut r = r.with_chunked_threshold(usize::MAX);
     if let Ok(h) = Header::from_bytes("Content-Type", "application/json") {
         r.add_header(h);
     }
