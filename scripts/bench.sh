@@ -90,7 +90,12 @@ CLICKHOUSE_PORT=${CH_URL##*:} BENCH_DAYS=$LARGE_DAYS cargo bench --quiet --bench
 scripts/clickhouse.sh stop
 trap 'rm -rf "$T"' EXIT
 
-$BIN sim bench --profile $PROFILE --from 2024-03-04 --days 2 | python3 -c "import json,sys; r=json.load(sys.stdin); print(f\"== simulator serves {r['pages']} pages, {r['bytes']/1e6:.0f} MB over HTTP at {r['serve_mb_per_s']:.0f} MB/s (job generation {r['job_wait_s']:.2f}s, separate)\")"
+$BIN sim bench --profile $PROFILE --from 2024-03-04 --days 5 | python3 -c "
+import json, sys
+r = json.load(sys.stdin)
+passes = ', '.join(f'{t:.3f}s' for t in r['pass_s'])
+print(f\"== simulator serves {r['pages']} pages, {r['bytes']/1e6:.0f} MB over HTTP at {r['serve_mb_per_s']:.0f} MB/s (median of 3 passes: {passes}; job generation {r['job_wait_s']:.2f}s, separate)\")
+"
 
 if [ "$QUICK" != "--quick" ]; then
     # The two halves of replay's CPU, per byte of page JSON: 1/(1/transform + 1/encode)
