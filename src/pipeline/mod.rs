@@ -6,9 +6,10 @@
 //! page after page) and turns a page into Arrow batches. The commit stage, on the calling
 //! thread, restores `seq` order and gathers consecutive pages of a window into a *group*
 //! (up to `group_bytes` of Arrow data, or the window's end); the workers write each group
-//! durably as one file per table (and day), preferring writes over new transforms. The
-//! checkpoint advances group by group, in order, only after the sink reported the group
-//! durable: a group is named by its first page, so a resume from page k removes exactly the
+//! durably as one file per table (and day), a table per write job so that free workers share
+//! a group, preferring writes over new transforms. The checkpoint advances group by group,
+//! in order, only after the sink reported all of a group's tables durable (a failed write
+//! counts as returned, so the run ends with its error): a group is named by its first page, so a resume from page k removes exactly the
 //! groups starting at or after k. After the first error nothing more is committed.
 //! Must not touch: HTTP details (genesys), JSON details (transform), file layout (sink).
 
