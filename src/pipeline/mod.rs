@@ -9,8 +9,9 @@
 //! durably as one file per table (and day), a table per write job so that free workers share
 //! a group, preferring writes over new transforms. The checkpoint advances group by group,
 //! in order, only after the sink reported all of a group's tables durable (a failed write
-//! counts as returned, so the run ends with its error): a group is named by its first page, so a resume from page k removes exactly the
-//! groups starting at or after k. After the first error nothing more is committed.
+//! counts as returned, so the run ends with its error). A group is named by its first page,
+//! so a resume from page k removes exactly the groups starting at or after k. After the
+//! first error nothing more is committed.
 //! Must not touch: HTTP details (genesys), JSON details (transform), file layout (sink).
 
 pub mod backfill;

@@ -21,7 +21,6 @@ pub mod types;
 pub mod wire;
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
@@ -187,7 +186,6 @@ pub struct ClickHouseSink {
     /// Per table: ClickHouse types (declaration order) and the INSERT statement.
     tables: Vec<(Vec<ChType>, String)>,
     pool: Mutex<Vec<Connection>>,
-    retries: AtomicU64,
 }
 
 impl ClickHouseSink {
@@ -200,7 +198,6 @@ impl ClickHouseSink {
             legacy: false,
             tables: Vec::new(),
             pool: Mutex::new(Vec::new()),
-            retries: AtomicU64::new(0),
         };
         let (server, legacy) = sink.with_retry("connecting", |conn| {
             Ok((conn.server().clone(), conn.server().is_legacy()))
@@ -291,8 +288,19 @@ impl ClickHouseSink {
     fn with_retry<T>(
         &self,
         what: &str,
-        mut f: impl FnMut(&mut Connection) -> Result<T, ChError>,
+        f: impl FnMut(&mut Connection) -> Result<T, ChError>,
     ) -> Result<T, ChError> {
+        self.with_retry_counted(what, f).map(|(v, _)| v)
+    }
+
+    /// `with_retry`, also returning how many transient failures it waited out. Counted per
+    /// call, not by a shared counter: table writes run in parallel, and a difference of a
+    /// shared counter would count one worker's retries in another's write too.
+    fn with_retry_counted<T>(
+        &self,
+        what: &str,
+        mut f: impl FnMut(&mut Connection) -> Result<T, ChError>,
+    ) -> Result<(T, u64), ChError> {
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
@@ -305,9 +313,8 @@ impl ClickHouseSink {
                 r
             });
             match result {
-                Ok(v) => return Ok(v),
+                Ok(v) => return Ok((v, u64::from(attempt - 1))),
                 Err(e) if e.is_transient() && started.elapsed() < self.cfg.retry_for => {
-                    self.retries.fetch_add(1, Ordering::Relaxed);
                     let cap = 100u64 << attempt.min(6); // 0.2 s … 6.4 s
                     let wait = Duration::from_millis(rand::rng().random_range(cap / 2..=cap));
                     tracing::warn!(
@@ -349,12 +356,13 @@ impl ClickHouseSink {
         }
     }
 
-    /// Inserts one table's batches (one block each) in one INSERT; returns the bytes sent.
+    /// Inserts one table's batches (one block each) in one INSERT; returns the bytes sent
+    /// and the transient failures retried on the way.
     pub fn insert_batches(
         &self,
         table: &TableDef,
         batches: &[RecordBatch],
-    ) -> Result<u64, ChError> {
+    ) -> Result<Written, ChError> {
         let (types, sql) = &self.tables[table.id as usize];
         let mut blocks = Vec::with_capacity(batches.len());
         for batch in batches {
@@ -374,10 +382,15 @@ impl ClickHouseSink {
             .map(|(c, t)| (c.name, t.to_string()))
             .collect();
         let check = |header: &Block| self.matches(table, &expected, &header.columns);
-        self.with_retry(&format!("inserting into `{}`", table.name), |conn| {
-            conn.insert(sql, &blocks, &check)
-        })?;
-        Ok(blocks.iter().map(|b| b.len() as u64).sum())
+        let (_, retries) = self
+            .with_retry_counted(&format!("inserting into `{}`", table.name), |conn| {
+                conn.insert(sql, &blocks, &check)
+            })?;
+        Ok(Written {
+            files: 1,
+            bytes: blocks.iter().map(|b| b.len() as u64).sum(),
+            retries,
+        })
     }
 
     /// Runs a query on a pooled connection (for tests, tools and checks).
@@ -424,7 +437,6 @@ impl Sink for ClickHouseSink {
         batches: &[RecordBatch],
         what: &str,
     ) -> Result<Written, SinkError> {
-        let before = self.retries.load(Ordering::Relaxed);
         let batches: Vec<RecordBatch> = batches
             .iter()
             .filter(|b| b.num_rows() > 0)
@@ -433,19 +445,12 @@ impl Sink for ClickHouseSink {
         if batches.is_empty() {
             return Ok(Written::default());
         }
-        let bytes =
-            self.insert_batches(table, &batches)
-                .map_err(|source| SinkError::ClickHouseTable {
-                    table: table.name,
-                    page: what.to_string(),
-                    source,
-                })?;
-        Ok(Written {
-            files: 1,
-            bytes,
-            // Retries of other workers may land in between; the total stays right.
-            retries: self.retries.load(Ordering::Relaxed).saturating_sub(before),
-        })
+        self.insert_batches(table, &batches)
+            .map_err(|source| SinkError::ClickHouseTable {
+                table: table.name,
+                page: what.to_string(),
+                source,
+            })
     }
 }
 
