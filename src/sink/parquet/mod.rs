@@ -9,16 +9,27 @@ use std::fs::{self, File};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use arrow_array::{Array, BooleanArray, RecordBatch, TimestampMillisecondArray};
-use parquet::arrow::ArrowWriter;
+use std::sync::Arc;
+
+use arrow_array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow_schema::{DataType, Schema};
+use parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
+};
+use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::SchemaDescriptor;
 
 use super::{Sink, SinkError, Written};
 use crate::page::Window;
 use crate::schema::{ALL_TABLES, PARTITION_COLUMN, TableDef};
 use crate::sim::data::MS_PER_DAY;
 use crate::transform::timestamp::format_date;
+
+mod runs;
 
 pub const DATASET: &str = "details";
 
@@ -31,7 +42,9 @@ impl ParquetSink {
     pub fn new(root: &Path, row_group_bytes: usize) -> Result<Self, SinkError> {
         fs::create_dir_all(root).map_err(|e| SinkError::io(root, e))?;
         let mut builder = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default(),
+            ))
             .set_statistics_enabled(EnabledStatistics::Chunk)
             .set_max_row_group_bytes(Some(row_group_bytes))
             .set_created_by(concat!("genesys-etl ", env!("CARGO_PKG_VERSION")).to_string());
@@ -64,22 +77,124 @@ impl ParquetSink {
         format!("part-{DATASET}-{window}-{page:06}.parquet")
     }
 
-    /// One Parquet file, in memory, from batches of the same schema (row groups cut by
-    /// bytes). Public for the encode benchmark.
+    /// One Parquet file, in memory, from batches of the same schema. Row groups are cut
+    /// at batch boundaries by Arrow bytes and rows. Public for the encode benchmark.
+    ///
+    /// Columns go through parquet-rs's Arrow column writers, except required string
+    /// columns whose values come in runs (parent ids on child rows), which `runs` encodes
+    /// as a dictionary of the runs: same file format, a fraction of the work.
     pub fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<u8>, String> {
+        self.encode_file(batches).map_err(|e| e.to_string())
+    }
+
+    fn encode_file(&self, batches: &[RecordBatch]) -> Result<Vec<u8>, ParquetError> {
         let Some(first) = batches.first() else {
             return Ok(Vec::new());
         };
+        let schema = first.schema();
+        let parquet_schema = ArrowSchemaConverter::new()
+            .with_coerce_types(self.props.coerce_types())
+            .convert(&schema)?;
+        let mut props = self.props.clone();
+        // What ArrowWriter does: readers get the Arrow types back (dictionaries, UTC).
+        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
         let size: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         let mut buf = Vec::with_capacity(size / 3);
-        let mut w = ArrowWriter::try_new(&mut buf, first.schema(), Some(self.props.clone()))
-            .map_err(|e| e.to_string())?;
-        for batch in batches {
-            w.write(batch).map_err(|e| e.to_string())?;
+        let mut file =
+            SerializedFileWriter::new(&mut buf, parquet_schema.root_schema_ptr(), Arc::new(props))?;
+        let factory = ArrowRowGroupWriterFactory::new(&file, Arc::clone(&schema));
+        let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
+        let max_bytes = self.props.max_row_group_bytes().unwrap_or(usize::MAX);
+        let max_rows = self.props.max_row_group_row_count().unwrap_or(usize::MAX);
+        let mut index = 0;
+        let mut rest = batches;
+        while !rest.is_empty() {
+            // At least one batch per row group; more while under both limits.
+            let (mut take, mut bytes, mut rows) = (0, 0, 0);
+            for b in rest {
+                if take > 0 && (bytes >= max_bytes || rows + b.num_rows() > max_rows) {
+                    break;
+                }
+                take += 1;
+                bytes += b.get_array_memory_size();
+                rows += b.num_rows();
+            }
+            let (group, tail) = rest.split_at(take);
+            rest = tail;
+            let writers = factory.create_column_writers(index)?;
+            index += 1;
+            let chunks =
+                encode_row_group(&schema, &parquet_schema, group, writers, &mut compressor)?;
+            let mut row_group = file.next_row_group()?;
+            for chunk in chunks {
+                match chunk {
+                    Chunk::Arrow(c) => c.append_to_row_group(&mut row_group)?,
+                    Chunk::Runs(c) => row_group.append_column(&c.bytes, c.close)?,
+                }
+            }
+            row_group.close()?;
         }
-        w.close().map_err(|e| e.to_string())?;
+        file.close()?;
         Ok(buf)
     }
+}
+
+/// zstd level of every page: `ZstdLevel::default()`, the level crates.md measured.
+const ZSTD_LEVEL: i32 = 1;
+
+/// A column chunk of one row group, encoded by parquet-rs or by `runs`.
+enum Chunk {
+    Arrow(ArrowColumnChunk),
+    Runs(runs::RunChunk),
+}
+
+/// Encodes one row group's columns, in leaf order.
+fn encode_row_group(
+    schema: &Schema,
+    parquet_schema: &SchemaDescriptor,
+    group: &[RecordBatch],
+    writers: Vec<ArrowColumnWriter>,
+    compressor: &mut zstd::bulk::Compressor<'_>,
+) -> Result<Vec<Chunk>, ParquetError> {
+    let mut writers = writers.into_iter();
+    let mut chunks = Vec::with_capacity(parquet_schema.num_columns());
+    for (i, field) in schema.fields().iter().enumerate() {
+        if *field.data_type() == DataType::Utf8 && !field.is_nullable() {
+            let arrays: Vec<&StringArray> = group
+                .iter()
+                .filter_map(|b| b.column(i).as_any().downcast_ref::<StringArray>())
+                .collect();
+            // Parent ids; unique ids stay with parquet-rs.
+            if arrays.len() == group.len() && runs::comes_in_runs(&arrays) {
+                let descr = parquet_schema.column(chunks.len());
+                let _unused = writers.next();
+                chunks.push(Chunk::Runs(runs::encode_chunk(
+                    descr,
+                    &arrays,
+                    Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?),
+                    compressor,
+                )?));
+                continue;
+            }
+        }
+        // One Arrow field may be several Parquet leaves (not in our tables, but cheap).
+        let mut leaf_writers: Vec<ArrowColumnWriter> = Vec::new();
+        for batch in group {
+            let leaves = compute_leaves(field, batch.column(i))?;
+            while leaf_writers.len() < leaves.len() {
+                leaf_writers.push(writers.next().ok_or_else(|| {
+                    ParquetError::General(format!("no column writer for `{}`", field.name()))
+                })?);
+            }
+            for (leaf, writer) in leaves.iter().zip(&mut leaf_writers) {
+                writer.write(leaf)?;
+            }
+        }
+        for writer in leaf_writers {
+            chunks.push(Chunk::Arrow(writer.close()?));
+        }
+    }
+    Ok(chunks)
 }
 
 impl Sink for ParquetSink {
@@ -214,6 +329,80 @@ pub fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<u64, SinkEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_schema::Field;
+    use bytes::Bytes;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::basic::Encoding;
+
+    /// 300 parents with runs of 1 to 241 child rows (multi-byte RLE headers, 2-byte
+    /// dictionary indexes), a run crossing every batch boundary, a parent that comes
+    /// back after others, a unique id column and a nullable column with runs.
+    fn children() -> Vec<RecordBatch> {
+        let mut parent = Vec::new();
+        for p in 0..300 {
+            let id = format!("parent-{:04}", if p == 299 { 5 } else { p });
+            parent.extend(std::iter::repeat_n(id, (p % 7) * 40 + 1));
+        }
+        let n = parent.len();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("parent_id", DataType::Utf8, false),
+            Field::new("child_id", DataType::Utf8, false),
+            Field::new("note", DataType::Utf8, true),
+        ]));
+        let cuts = [0, 1000, 1001, 17_777, n];
+        cuts.windows(2)
+            .map(|w| {
+                let rows = w[0]..w[1];
+                let columns: Vec<arrow_array::ArrayRef> = vec![
+                    Arc::new(StringArray::from_iter_values(parent[rows.clone()].iter())),
+                    Arc::new(StringArray::from_iter_values(
+                        rows.clone().map(|i| format!("c{i}")),
+                    )),
+                    Arc::new(StringArray::from_iter(
+                        rows.map(|i| (i % 3 != 0).then(|| format!("n{}", i / 100))),
+                    )),
+                ];
+                RecordBatch::try_new(Arc::clone(&schema), columns).unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn columns_with_runs_read_back_exactly_from_dictionary_pages() {
+        let root = std::env::temp_dir().join(format!("gx-runs-{}", std::process::id()));
+        let batches = children();
+        // One row group (300 dictionary entries: 9-bit indexes), then several small ones.
+        for (row_group_bytes, one_group) in [(64 << 20, true), (64 << 10, false)] {
+            let sink = ParquetSink::new(&root, row_group_bytes).unwrap_or_else(|e| panic!("{e}"));
+            let file = Bytes::from(sink.encode(&batches).unwrap_or_else(|e| panic!("{e}")));
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(file).unwrap_or_else(|e| panic!("{e}"));
+            let meta = reader.metadata().clone();
+            assert_eq!(meta.num_row_groups() == 1, one_group, "{row_group_bytes}");
+            for rg in meta.row_groups() {
+                let encodings = |c: usize| rg.column(c).encodings().collect::<Vec<_>>();
+                assert_eq!(
+                    encodings(0),
+                    vec![Encoding::PLAIN, Encoding::RLE_DICTIONARY]
+                );
+                assert!(
+                    !encodings(1).contains(&Encoding::RLE_DICTIONARY),
+                    "unique ids: plain"
+                );
+            }
+            let back: Vec<RecordBatch> = reader
+                .build()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|e| panic!("{e}"));
+            let schema = batches[0].schema();
+            let concat = |b: &[RecordBatch]| {
+                arrow_select::concat::concat_batches(&schema, b).unwrap_or_else(|e| panic!("{e}"))
+            };
+            assert_eq!(concat(&back), concat(&batches), "{row_group_bytes}");
+        }
+        let _ = fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn beginning_a_window_removes_its_own_leftovers_only() {
