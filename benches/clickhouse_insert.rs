@@ -28,6 +28,7 @@ fn env(name: &str, default: &str) -> String {
 }
 
 fn main() {
+    genesys_etl::alloc::tune();
     // `cargo bench` passes `--bench`; anything else (cargo test --benches) is a no-op.
     let Ok(port) = env("CLICKHOUSE_PORT", "").parse::<u16>() else {
         eprintln!("clickhouse_insert: set CLICKHOUSE_PORT (scripts/bench.sh does); skipped");

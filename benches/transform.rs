@@ -25,6 +25,7 @@ fn page() -> Vec<u8> {
 }
 
 fn transform(c: &mut Criterion) {
+    genesys_etl::alloc::tune();
     let bytes = page();
     let mut group = c.benchmark_group("transform");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
@@ -53,6 +54,7 @@ fn transform(c: &mut Criterion) {
 /// sink's writer properties) into memory. Throughput is counted in bytes of page JSON, like
 /// the transform above, so the two figures combine: 1 / (1/transform + 1/encode).
 fn parquet_encode(c: &mut Criterion) {
+    genesys_etl::alloc::tune();
     let mut bytes = page();
     let json_len = bytes.len() as u64;
     let out = Transformer::new().transform(PageInput {

@@ -6,6 +6,7 @@
 
 #![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used))]
 
+pub mod alloc;
 pub mod checkpoint;
 pub mod cli;
 pub mod genesys;

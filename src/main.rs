@@ -13,24 +13,8 @@ use genesys_etl::sim::{self, SimConfig, SimServer};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `purge_delay` option (index in `mi_option_t`, v2 and v3 alike).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Keeps freed memory mapped for a second instead of mimalloc's default 10 ms. Each page
-/// allocates and frees tens of MB (Arrow builders, Parquet buffers, zstd contexts); with
-/// the default, the kernel zeroes those pages again for every page, which cost about a
-/// fifth of the replay's CPU time (`clear_page_erms` in perf). Peak RSS is unchanged.
-#[allow(unsafe_code)]
-fn tune_allocator() {
-    // SAFETY: sets a plain integer option; mimalloc reads options atomically and this
-    // runs before any worker thread exists.
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
-    }
-}
-
 fn main() -> ExitCode {
-    tune_allocator();
+    genesys_etl::alloc::tune();
     let cli = Cli::parse();
     let terminal = std::io::stderr().is_terminal() && !cli.no_progress;
     // With a progress bar, only warnings interleave with it; otherwise log progress lines.
