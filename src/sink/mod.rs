@@ -12,6 +12,10 @@ use arrow_array::RecordBatch;
 use crate::page::Window;
 use crate::schema::TableDef;
 
+/// The I/O half of a table write (see [`Sink::write_table`]): runs on a persist thread and
+/// returns once what it wrote is durable.
+pub type Persist<'a> = Box<dyn FnOnce() -> Result<Written, SinkError> + Send + 'a>;
+
 /// A destination for the six tables. Called from many workers at once.
 pub trait Sink: Sync {
     /// Short name for summaries and logs (`parquet`, `clickhouse`).
@@ -20,18 +24,22 @@ pub trait Sink: Sync {
     /// earlier attempt left cannot double rows. Returns how many objects it removed.
     fn begin_window(&self, window: &Window, from_page: u32) -> Result<u64, SinkError>;
     /// Writes one table of a group of consecutive pages of one window (`batches`: that
-    /// table's batches, page after page) and returns only once it is durable. The six
-    /// tables of a group are separate calls, so workers write them in parallel. `window`
-    /// is the window label, `page` the group's first page (groups are named by it), `what`
-    /// names the pages in errors.
-    fn write_table(
-        &self,
+    /// table's batches, page after page), in two halves: this call does the CPU work
+    /// (encoding) on the calling worker and returns the blocking rest (file writes and
+    /// fsync, an INSERT), which the pipeline runs on a persist thread, so that a worker
+    /// does not hold its core idle while the disk or the server works. The table is durable
+    /// only once the returned [`Persist`] returned `Ok`. The six tables of a group are
+    /// separate calls, so workers write them in parallel. `window` is the window label,
+    /// `page` the group's first page (groups are named by it), `what` names the pages in
+    /// errors.
+    fn write_table<'s>(
+        &'s self,
         window: &str,
         page: u32,
         table: &'static TableDef,
         batches: &[RecordBatch],
         what: &str,
-    ) -> Result<Written, SinkError>;
+    ) -> Result<Persist<'s>, SinkError>;
 }
 
 #[derive(Debug, thiserror::Error)]

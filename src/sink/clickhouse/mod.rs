@@ -29,7 +29,7 @@ use rand::RngExt as _;
 use self::client::{ConnectConfig, Connection, ServerInfo};
 use self::decode::Block;
 use self::types::{ChType, same_type_name};
-use super::{Sink, SinkError, Written};
+use super::{Persist, Sink, SinkError, Written};
 use crate::genesys::Secret;
 use crate::page::Window;
 use crate::schema::{ALL_TABLES, TableDef};
@@ -429,28 +429,33 @@ impl Sink for ClickHouseSink {
         Ok(0)
     }
 
-    fn write_table(
-        &self,
+    /// The whole INSERT (encoding included, it is cheap next to the server's work) is the
+    /// persist half: the worker only hands the batches over.
+    fn write_table<'s>(
+        &'s self,
         _window: &str,
         _page: u32,
         table: &'static TableDef,
         batches: &[RecordBatch],
         what: &str,
-    ) -> Result<Written, SinkError> {
+    ) -> Result<Persist<'s>, SinkError> {
         let batches: Vec<RecordBatch> = batches
             .iter()
             .filter(|b| b.num_rows() > 0)
             .cloned()
             .collect();
-        if batches.is_empty() {
-            return Ok(Written::default());
-        }
-        self.insert_batches(table, &batches)
-            .map_err(|source| SinkError::ClickHouseTable {
-                table: table.name,
-                page: what.to_string(),
-                source,
-            })
+        let what = what.to_string();
+        Ok(Box::new(move || {
+            if batches.is_empty() {
+                return Ok(Written::default());
+            }
+            self.insert_batches(table, &batches)
+                .map_err(|source| SinkError::ClickHouseTable {
+                    table: table.name,
+                    page: what,
+                    source,
+                })
+        }))
     }
 }
 

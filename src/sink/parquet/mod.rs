@@ -23,7 +23,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::SchemaDescriptor;
 
-use super::{Sink, SinkError, Written};
+use super::{Persist, Sink, SinkError, Written};
 use crate::page::Window;
 use crate::schema::{ALL_TABLES, PARTITION_COLUMN, TableDef};
 use crate::sim::data::MS_PER_DAY;
@@ -243,16 +243,16 @@ impl Sink for ParquetSink {
         Ok(removed)
     }
 
-    /// Writes one table of a group of pages as one file per day, durably. `window` is the
-    /// label in file names, `page` the group's first page.
-    fn write_table(
-        &self,
+    /// Encodes one table of a group of pages as one file per day; the persist half writes
+    /// them durably. `window` is the label in file names, `page` the group's first page.
+    fn write_table<'s>(
+        &'s self,
         window: &str,
         page: u32,
         table: &'static TableDef,
         batches: &[RecordBatch],
         what: &str,
-    ) -> Result<Written, SinkError> {
+    ) -> Result<Persist<'s>, SinkError> {
         let encode_err = |message| SinkError::Encode {
             table: table.name,
             page: what.into(),
@@ -266,17 +266,23 @@ impl Sink for ParquetSink {
                 by_day.entry(day).or_default().push(part);
             }
         }
-        let mut written = Written::default();
+        let name = Self::part_name(window, page);
+        let mut files = Vec::with_capacity(by_day.len());
         for (day, parts) in by_day {
             let dir = self
                 .root
                 .join(table.name)
                 .join(format!("date={}", format_date(day * MS_PER_DAY)));
-            let bytes = self.encode(&parts).map_err(encode_err)?;
-            written.bytes += write_durably(&dir, &Self::part_name(window, page), &bytes)?;
-            written.files += 1;
+            files.push((dir, self.encode(&parts).map_err(encode_err)?));
         }
-        Ok(written)
+        Ok(Box::new(move || {
+            let mut written = Written::default();
+            for (dir, bytes) in files {
+                written.bytes += write_durably(&dir, &name, &bytes)?;
+                written.files += 1;
+            }
+            Ok(written)
+        }))
     }
 }
 
