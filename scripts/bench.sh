@@ -28,11 +28,12 @@ trap 'rm -rf "$T"' EXIT
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%d)"
 
 summary() { python3 -c "import json,glob,sys; s=json.load(open(sorted(glob.glob(sys.argv[1]+'/_runs/*.json'))[-1])); print(sys.argv[2].format(**s, rows=sum(s['totals']['rows'].values()), mb=s['totals']['input_bytes']/1e6))" "$@"; }
-peak_rss() { # runs a command, prints its peak RSS in MB on stderr-free stdout
+peak_rss() { # runs a command, prints its peak RSS in MB and its CPU seconds (user + system)
     python3 - "$@" <<'PY'
 import resource, subprocess, sys
 subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-print(f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}")
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{r.ru_maxrss / 1024:.0f} {r.ru_utime + r.ru_stime:.2f}")
 PY
 }
 
@@ -50,21 +51,23 @@ rm -rf "$T/rp"; $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$T/rp" --threads
 for THREADS in 1 2; do
     for RUN in 1 2 3; do
         rm -rf "$T/rp"
-        RSS=$(peak_rss $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$T/rp" --threads $THREADS --no-progress)
-        summary "$T/rp" "{input_mb_per_s:.1f} {rows_per_s:.0f} {mb:.0f} $RSS"
+        RSS_CPU=$(peak_rss $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$T/rp" --threads $THREADS --no-progress)
+        summary "$T/rp" "{input_mb_per_s:.1f} {rows_per_s:.0f} {mb:.0f} $RSS_CPU"
     done | sort -n | python3 -c "
 import sys
 runs = [l.split() for l in sys.stdin]
 mbs = [float(r[0]) for r in runs]
 med = runs[1]
-print(f'== replay $REPLAY_DAYS day(s), $THREADS thread(s): {med[2]} MB JSON, median {mbs[1]:.0f} MB/s (best {mbs[2]:.0f}, worst {mbs[0]:.0f}) of 3 runs, {float(med[1]):,.0f} rows/s, peak RSS {max(int(r[3]) for r in runs)} MB')
+# Per CPU-second: all threads' user + system time, so work the persist threads and the
+# kernel do beside the transform threads counts too.
+print(f'== replay $REPLAY_DAYS day(s), $THREADS thread(s): {med[2]} MB JSON, median {mbs[1]:.0f} MB/s (best {mbs[2]:.0f}, worst {mbs[0]:.0f}) of 3 runs, {float(med[1]):,.0f} rows/s, {float(med[2]) / float(med[4]):.0f} MB per CPU-second ({med[4]} s), peak RSS {max(int(r[3]) for r in runs)} MB')
 "
 done
 # Peak RSS at two input sizes 10x apart.
 for DAYS in $SMALL_DAYS $LARGE_DAYS; do
     rm -rf "$T/rp"
-    RSS=$(peak_rss $BIN replay --input "$T/raw$DAYS" --out "$T/rp" --threads 2 --no-progress)
-    summary "$T/rp" "== replay $DAYS day(s), 2 threads: {mb:.0f} MB JSON in {duration_s:.2f}s = {input_mb_per_s:.0f} MB/s, peak RSS $RSS MB"
+    RSS_CPU=$(peak_rss $BIN replay --input "$T/raw$DAYS" --out "$T/rp" --threads 2 --no-progress)
+    summary "$T/rp" "== replay $DAYS day(s), 2 threads: {mb:.0f} MB JSON in {duration_s:.2f}s = {input_mb_per_s:.0f} MB/s, peak RSS ${RSS_CPU% *} MB"
 done
 
 # API budget under a 429 storm: the simulator enforces a real 600/min budget and injects
