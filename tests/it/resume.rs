@@ -37,7 +37,9 @@ fn kill_and_rerun(
     let took = timed_run(&full_args, env);
     assert_eq!(&read_back(full.path())["digest"], &reference["digest"]);
     let mut mid_run = 0;
-    for delay in delays(kills, took.as_millis() as u64) {
+    // Within the first three quarters of an uninterrupted run: runs vary by more than a
+    // tenth on a shared machine, and a kill after the end tests nothing.
+    for delay in delays(kills, took.as_millis() as u64 * 3 / 4) {
         let dir = tmp();
         let args = run_args(dir.path().to_str().unwrap(), api);
         if kill_after(&args, env, Duration::from_millis(delay)) {

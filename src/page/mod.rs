@@ -1,0 +1,136 @@
+//! What travels from fetch to transform: a raw results page with its provenance, and the
+//! time window it belongs to.
+//!
+//! Its `scan` submodule owns `scan_top_level`: a structural pass over a page that finds
+//! the top-level `cursor` without building values, so the fetch thread can follow cursors
+//! while the pool does the real parse; it also catches truncated bodies before they are
+//! queued.
+
+mod scan;
+
+pub use scan::{ScanError, TopLevel, scan_top_level};
+
+use crate::sim::data::{MS_PER_DAY, civil_from_days};
+use crate::transform::PageRef;
+
+/// A half-open UTC interval `[start_ms, end_ms)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Window {
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+fn compact(ms: i64) -> String {
+    let (y, m, d) = civil_from_days(ms.div_euclid(MS_PER_DAY));
+    let rem = ms.rem_euclid(MS_PER_DAY) / 1000;
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn parse_compact(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let days = crate::transform::timestamp::days_from_civil(num(0..4)?, num(4..6)?, num(6..8)?);
+    Some(days * MS_PER_DAY + (num(9..11)? * 3600 + num(11..13)? * 60 + num(13..15)?) * 1000)
+}
+
+impl Window {
+    /// The API's interval syntax: `start/end` in ISO-8601.
+    pub fn interval(&self) -> String {
+        format!(
+            "{}/{}",
+            crate::sim::data::iso(self.start_ms),
+            crate::sim::data::iso(self.end_ms)
+        )
+    }
+
+    /// Compact label used in file names: `20240305T000000Z-20240306T000000Z`.
+    pub fn label(&self) -> String {
+        format!("{}-{}", compact(self.start_ms), compact(self.end_ms))
+    }
+
+    pub fn from_label(label: &str) -> Option<Self> {
+        let (a, b) = label.split_once('-')?;
+        let w = Window {
+            start_ms: parse_compact(a)?,
+            end_ms: parse_compact(b)?,
+        };
+        (w.start_ms < w.end_ms).then_some(w)
+    }
+
+    /// Epoch days the window touches (the `date=` partitions its rows can land in).
+    pub fn days(&self) -> std::ops::Range<i64> {
+        self.start_ms.div_euclid(MS_PER_DAY)..(self.end_ms - 1).div_euclid(MS_PER_DAY) + 1
+    }
+
+    /// Splits `[from, to)` into consecutive windows of `len_ms`.
+    pub fn split(from_ms: i64, to_ms: i64, len_ms: i64) -> Vec<Window> {
+        let mut out = Vec::new();
+        let mut s = from_ms;
+        while s < to_ms {
+            let e = (s + len_ms).min(to_ms);
+            out.push(Window {
+                start_ms: s,
+                end_ms: e,
+            });
+            s = e;
+        }
+        out
+    }
+}
+
+/// A raw results page on its way to the pool.
+#[derive(Debug)]
+pub struct RawPage {
+    /// Position in this run; the commit stage restores this order.
+    pub seq: u64,
+    pub window: Option<Window>,
+    /// 0-based page index within its window (part of deterministic file names).
+    pub page: u32,
+    /// The job that produced it (`None` for replay).
+    pub job_id: Option<String>,
+    /// Cursor sent to fetch this page.
+    pub cursor: Option<String>,
+    /// Cursor the page returned for the next one (`None`: last page).
+    pub next_cursor: Option<String>,
+    /// `_version` for its rows: extraction time in ms.
+    pub version: u64,
+    pub file: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+impl RawPage {
+    pub fn page_ref(&self) -> PageRef {
+        PageRef {
+            seq: self.seq,
+            window: self.window.map(|w| w.interval()),
+            page: self.page,
+            cursor: self.cursor.clone(),
+            file: self.file.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_labels_round_trip() {
+        let w = Window {
+            start_ms: 1_709_596_800_000,
+            end_ms: 1_709_683_200_000,
+        };
+        assert_eq!(w.label(), "20240305T000000Z-20240306T000000Z");
+        assert_eq!(Window::from_label(&w.label()), Some(w));
+        assert_eq!(w.days().count(), 1);
+        assert_eq!(Window::split(0, 3 * MS_PER_DAY + 5, MS_PER_DAY).len(), 4);
+    }
+}
