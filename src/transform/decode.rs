@@ -122,8 +122,7 @@ pub struct Level {
     slots: KeyTable<Slot>,
     nested_name: Option<&'static str>,
     nested: KeyTable<usize>,
-    /// Bit i set: column i comes from the JSON object (Field/Nested).
-    from_json: u128,
+    /// Bit i set: column i is a required field of the JSON object.
     required: u128,
     pub version_col: usize,
     extra_col: usize,
@@ -153,13 +152,11 @@ impl Level {
         let mut slots = Vec::new();
         let mut nested = Vec::new();
         let mut nested_name = None;
-        let mut from_json = 0u128;
         let mut required = 0u128;
         for (i, col) in def.columns.iter().enumerate() {
             match col.source {
                 Source::Field(key) => {
                     slots.push((key, Slot::Column(i)));
-                    from_json |= 1 << i;
                     if !col.nullable {
                         required |= 1 << i;
                     }
@@ -171,7 +168,6 @@ impl Level {
                     nested_name = Some(obj);
                     slots.push((obj, Slot::Nested));
                     nested.push((key, i));
-                    from_json |= 1 << i;
                 }
                 _ => {}
             }
@@ -188,7 +184,6 @@ impl Level {
             slots: KeyTable::new(&slots),
             nested_name,
             nested: KeyTable::new(&nested),
-            from_json,
             required,
             version_col: find(VERSION_COLUMN)?,
             extra_col: find(EXTRA_COLUMN)?,
@@ -218,13 +213,16 @@ impl Level {
         let mut children: Children<'t, 'i> = [None, None];
         let mut id = "";
         let mut set = 0u128;
+        let row = b.rows;
         extra.clear();
         extra.push(b'{');
         nested_extra.clear();
         for (key, value) in obj.iter() {
             match self.slots.get(key) {
                 Some(Slot::Column(i)) => {
-                    if append(&mut b.cols[i], value).map_err(|p| FieldError::at(key, p))? {
+                    let col = &mut b.cols[i];
+                    col.pad_to(row);
+                    if append(col, value).map_err(|p| FieldError::at(key, p))? {
                         set |= 1 << i;
                         if i == self.id_col {
                             id = value.into_string().unwrap_or_default();
@@ -242,9 +240,9 @@ impl Level {
                     for (k, v) in inner.iter() {
                         match self.nested.get(k) {
                             Some(i) => {
-                                if append(&mut b.cols[i], v)
-                                    .map_err(|p| FieldError::at(k, p).within(key))?
-                                {
+                                let col = &mut b.cols[i];
+                                col.pad_to(row);
+                                if append(col, v).map_err(|p| FieldError::at(k, p).within(key))? {
                                     set |= 1 << i;
                                 }
                             }
@@ -255,22 +253,15 @@ impl Level {
                 None => push_member(extra, key, value),
             }
         }
-        let missing = self.from_json & !set;
-        if missing != 0 {
-            if missing & self.required != 0 {
-                let i = (missing & self.required).trailing_zeros() as usize;
-                let key = match self.def.columns[i].source {
-                    Source::Field(k) => k,
-                    _ => self.def.columns[i].name,
-                };
-                return Err(FieldError::at(key, Problem::Missing));
-            }
-            let mut m = missing;
-            while m != 0 {
-                let i = m.trailing_zeros() as usize;
-                b.cols[i].append_null();
-                m &= m - 1;
-            }
+        // Missing optional columns get their nulls when next written, or at finish.
+        let missing_required = self.required & !set;
+        if missing_required != 0 {
+            let i = missing_required.trailing_zeros() as usize;
+            let key = match self.def.columns[i].source {
+                Source::Field(k) => k,
+                _ => self.def.columns[i].name,
+            };
+            return Err(FieldError::at(key, Problem::Missing));
         }
         if !nested_extra.is_empty()
             && let Some(name) = self.nested_name
