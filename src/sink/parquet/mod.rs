@@ -96,6 +96,27 @@ impl ParquetSink {
             .with_coerce_types(self.props.coerce_types())
             .convert(&schema)?;
         let mut props = self.props.clone();
+        // Columns with no value in this file (absent optional fields: a third of the column
+        // chunks) are only definition levels, a few bytes: left uncompressed, they skip
+        // the zstd compressor and decompressor parquet-rs would create for each chunk.
+        let all_null: Vec<usize> = (0..parquet_schema.num_columns())
+            .filter(|&leaf| {
+                let root = parquet_schema.get_column_root_idx(leaf);
+                batches
+                    .iter()
+                    .all(|b| b.column(root).null_count() == b.num_rows())
+            })
+            .collect();
+        if !all_null.is_empty() {
+            let mut builder = props.into_builder();
+            for leaf in all_null {
+                builder = builder.set_column_compression(
+                    parquet_schema.column(leaf).path().clone(),
+                    Compression::UNCOMPRESSED,
+                );
+            }
+            props = builder.build();
+        }
         // What ArrowWriter does: readers get the Arrow types back (dictionaries, UTC).
         add_encoded_arrow_schema_to_metadata(&schema, &mut props);
         let size: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
@@ -354,6 +375,7 @@ mod tests {
             Field::new("parent_id", DataType::Utf8, false),
             Field::new("child_id", DataType::Utf8, false),
             Field::new("note", DataType::Utf8, true),
+            Field::new("absent", DataType::Int64, true),
         ]));
         let cuts = [0, 1000, 1001, 17_777, n];
         cuts.windows(2)
@@ -365,8 +387,10 @@ mod tests {
                         rows.clone().map(|i| format!("c{i}")),
                     )),
                     Arc::new(StringArray::from_iter(
-                        rows.map(|i| (i % 3 != 0).then(|| format!("n{}", i / 100))),
+                        rows.clone()
+                            .map(|i| (i % 3 != 0).then(|| format!("n{}", i / 100))),
                     )),
+                    Arc::new(arrow_array::Int64Array::from(vec![None; rows.len()])),
                 ];
                 RecordBatch::try_new(Arc::clone(&schema), columns).unwrap_or_else(|e| panic!("{e}"))
             })
@@ -394,6 +418,15 @@ mod tests {
                 assert!(
                     !encodings(1).contains(&Encoding::RLE_DICTIONARY),
                     "unique ids: plain"
+                );
+                let codec = |c: usize| rg.column(c).compression();
+                assert_eq!(
+                    (codec(1), codec(3)),
+                    (
+                        Compression::ZSTD(ZstdLevel::default()),
+                        Compression::UNCOMPRESSED
+                    ),
+                    "all-null columns are left uncompressed"
                 );
             }
             let back: Vec<RecordBatch> = reader
