@@ -11,6 +11,7 @@ use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, ArrowPrimitiveType, DictionaryArray, RecordBatch, StringArray};
 use arrow_schema::ArrowError;
 
+use super::decode::head_tail;
 use crate::schema::{ColumnType, TableDef};
 
 pub enum ColumnBuilder {
@@ -150,13 +151,17 @@ fn presized<T: ArrowPrimitiveType>(
 }
 
 /// Dictionary builder for API enumerations: a handful of distinct values per column, so a
-/// short scan (length first, then bytes) finds the key without hashing (4% of the page
-/// transform, measured). Past `SCAN_LIMIT` values (an API sending something unexpected) a
-/// hash index takes over, so a page never degrades to quadratic time.
+/// short scan finds the key without hashing (4% of the page transform, measured). The scan
+/// compares a signature (length, first and last 8 bytes: the whole value up to 16 bytes,
+/// which enumerations almost always are) before any byte compare. Past `SCAN_LIMIT` values
+/// (an API sending something unexpected) a hash index takes over, so a page never degrades
+/// to quadratic time.
 #[derive(Default)]
 pub struct EnumBuilder {
     keys: Int32Builder,
     values: Vec<Box<str>>,
+    /// `(len, head, tail)` of `values[i]`.
+    signatures: Vec<(usize, u64, u64)>,
     index: std::collections::HashMap<Box<str>, usize>,
 }
 
@@ -165,10 +170,20 @@ const SCAN_LIMIT: usize = 64;
 impl EnumBuilder {
     #[inline]
     pub fn append_value(&mut self, v: &str) {
+        let b = v.as_bytes();
+        let (head, tail) = head_tail(b);
+        let sig = (b.len(), head, tail);
         let found = if self.values.len() <= SCAN_LIMIT {
-            self.values
+            self.signatures
                 .iter()
-                .position(|x| x.len() == v.len() && x.as_bytes() == v.as_bytes())
+                .position(|s| *s == sig)
+                .filter(|&k| b.len() <= 16 || self.values[k].as_bytes() == b)
+                .or_else(|| {
+                    // Values over 16 bytes sharing a signature: compare them all.
+                    (b.len() > 16)
+                        .then(|| self.values.iter().position(|x| x.as_bytes() == b))
+                        .flatten()
+                })
         } else {
             self.index.get(v).copied()
         };
@@ -176,6 +191,7 @@ impl EnumBuilder {
             Some(k) => k,
             None => {
                 self.values.push(v.into());
+                self.signatures.push(sig);
                 let k = self.values.len() - 1;
                 if self.values.len() > SCAN_LIMIT {
                     if self.index.is_empty() {
@@ -196,6 +212,7 @@ impl EnumBuilder {
 
     fn finish(&mut self, capacity: usize) -> ArrayRef {
         self.index.clear();
+        self.signatures.clear();
         let values = StringArray::from_iter_values(self.values.drain(..));
         let keys = self.keys.finish();
         self.keys = Int32Builder::with_capacity(capacity);
@@ -301,6 +318,22 @@ mod tests {
             assert_eq!(dict.value(k), v.as_str());
         }
         assert!(d.is_null(200));
+        // Long values that share length, first and last 8 bytes stay distinct.
+        let mut b2 = EnumBuilder::default();
+        for v in [
+            "ACW-start-1-end-ACW",
+            "ACW-start-2-end-ACW",
+            "ACW-start-1-end-ACW",
+        ] {
+            b2.append_value(v);
+        }
+        let long = b2.finish(0);
+        let d2 = long.as_dictionary::<Int32Type>();
+        assert_eq!(d2.values().len(), 2);
+        assert_eq!(
+            (0..3).map(|i| d2.keys().value(i)).collect::<Vec<_>>(),
+            vec![0, 1, 0]
+        );
         // Reused after finish: a fresh dictionary.
         b.append_value("x");
         let again = b.finish(0);
