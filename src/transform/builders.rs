@@ -235,6 +235,9 @@ pub struct TableBuilder {
     pub def: &'static TableDef,
     pub cols: Vec<ColumnBuilder>,
     pub rows: usize,
+    /// For columns filled from the JSON object: rows the column holds (after a value is
+    /// appended; behind `rows` while the field is absent). Saves asking the builder.
+    pub filled: Vec<usize>,
 }
 
 impl TableBuilder {
@@ -247,6 +250,16 @@ impl TableBuilder {
                 .map(|c| ColumnBuilder::new(c.ty))
                 .collect(),
             rows: 0,
+            filled: vec![0; def.columns.len()],
+        }
+    }
+
+    /// Brings column `i` to `row` entries with nulls, before row `row`'s value.
+    #[inline]
+    pub fn pad_column(&mut self, i: usize, row: usize) {
+        if self.filled[i] < row {
+            self.cols[i].pad_to(row);
+            self.filled[i] = row;
         }
     }
 
@@ -256,6 +269,7 @@ impl TableBuilder {
         for col in &mut self.cols {
             col.pad_to(self.rows);
         }
+        self.filled.fill(0);
         let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(ColumnBuilder::finish).collect();
         self.rows = 0;
         RecordBatch::try_new(self.def.arrow_schema(), arrays)

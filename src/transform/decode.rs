@@ -235,9 +235,9 @@ impl Level {
         for (key, value) in obj.iter() {
             match self.slots.get(key) {
                 Some(Slot::Column(i)) => {
-                    let col = &mut b.cols[i];
-                    col.pad_to(row);
-                    if append(col, value).map_err(|p| FieldError::at(key, p))? {
+                    b.pad_column(i, row);
+                    if append(&mut b.cols[i], value).map_err(|p| FieldError::at(key, p))? {
+                        b.filled[i] = row + 1;
                         set |= 1 << i;
                         if i == self.id_col {
                             id = value.into_string().unwrap_or_default();
@@ -255,9 +255,11 @@ impl Level {
                     for (k, v) in inner.iter() {
                         match self.nested.get(k) {
                             Some(i) => {
-                                let col = &mut b.cols[i];
-                                col.pad_to(row);
-                                if append(col, v).map_err(|p| FieldError::at(k, p).within(key))? {
+                                b.pad_column(i, row);
+                                if append(&mut b.cols[i], v)
+                                    .map_err(|p| FieldError::at(k, p).within(key))?
+                                {
+                                    b.filled[i] = row + 1;
                                     set |= 1 << i;
                                 }
                             }
