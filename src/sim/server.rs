@@ -268,25 +268,72 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-type Reply = Response<std::io::Cursor<Vec<u8>>>;
-
-fn json_reply(status: u16, body: &serde_json::Value) -> Reply {
-    with_headers(
-        Response::from_data(body.to_string().into_bytes()).with_status_code(StatusCode(status)),
-    )
+/// A response: status, extra headers, body (always JSON, always in memory).
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
 }
 
-fn with_headers(r: Reply) -> Reply {
+impl Reply {
+    fn new(status: u16, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    fn add_header(&mut self, name: &'static str, value: String) {
+        self.headers.push((name, value));
+    }
+}
+
+fn json_reply(status: u16, body: &serde_json::Value) -> Reply {
+    Reply::new(status, body.to_string().into_bytes())
+}
+
+/// Bodies from this size on (results pages) are written straight to the socket.
+const RAW_FROM: usize = 64 << 10;
+
+/// Sends `reply`. Small ones go through tiny_http. A results page is written to the raw
+/// connection in one `write_all`: tiny_http copies a body through an 8 KiB buffer, one
+/// `send` per 8 KiB, which held serving to ~1.2 GB/s (28 k sends for 231 MB).
+fn send(req: Request, reply: Reply) {
+    let correlation = format!("{:016x}", now_ms());
+    if reply.body.len() >= RAW_FROM {
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nININ-Correlation-Id: {correlation}\r\n",
+            reply.status,
+            StatusCode(reply.status).default_reason_phrase(),
+            reply.body.len()
+        );
+        for (name, value) in &reply.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut w = req.into_writer();
+        let _ = w
+            .write_all(head.as_bytes())
+            .and_then(|()| w.write_all(&reply.body))
+            .and_then(|()| w.flush());
+        return;
+    }
     // Every body is in memory: send its length rather than tiny_http's chunked encoding
     // above 32 KiB, so a client can read a page into one buffer of the right size.
-    let mut r = r.with_chunked_threshold(usize::MAX);
-    if let Ok(h) = Header::from_bytes("Content-Type", "application/json") {
-        r.add_header(h);
+    let mut r = Response::from_data(reply.body)
+        .with_status_code(StatusCode(reply.status))
+        .with_chunked_threshold(usize::MAX);
+    let headers = [
+        ("Content-Type", "application/json".to_string()),
+        ("ININ-Correlation-Id", correlation),
+    ];
+    for (name, value) in headers.into_iter().chain(reply.headers) {
+        if let Ok(h) = Header::from_bytes(name, value) {
+            r.add_header(h);
+        }
     }
-    if let Ok(h) = Header::from_bytes("ININ-Correlation-Id", format!("{:016x}", now_ms())) {
-        r.add_header(h);
-    }
-    r
+    let _ = req.respond(r);
 }
 
 /// Platform error body (genesys-api.md §2.1).
@@ -317,10 +364,10 @@ fn handle(shared: &Arc<Shared>, mut req: Request) {
         .find(|h| h.field.equiv("Authorization"))
         .map(|h| h.value.as_str().to_string());
     let reply = route(shared, &method, &path, &query, &body, auth.as_deref());
-    if reply.status_code().0 == 401 {
+    if reply.status == 401 {
         shared.stats.status_401.fetch_add(1, Ordering::Relaxed);
     }
-    let _ = req.respond(reply);
+    send(req, reply);
 }
 
 fn route(
@@ -365,7 +412,7 @@ fn route(
                 .remove(r.trim_start_matches('/'))
                 .is_some();
             if removed {
-                with_headers(Response::from_data(Vec::new()).with_status_code(StatusCode(204)))
+                Reply::new(204, Vec::new())
             } else {
                 error_reply(404, "not.found", "The requested resource was not found.")
             }
@@ -527,9 +574,7 @@ fn too_many(shared: &Shared, retry_after_s: u64) -> Reply {
         "too.many.requests",
         &format!("Rate limit exceeded the maximum. Retry the request in [{retry_after_s}] seconds"),
     );
-    if let Ok(h) = Header::from_bytes("Retry-After", retry_after_s.to_string()) {
-        r.add_header(h);
-    }
+    r.add_header("Retry-After", retry_after_s.to_string());
     r
 }
 
@@ -893,7 +938,7 @@ fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply 
         .stats
         .bytes_served
         .fetch_add(body.len() as u64, Ordering::Relaxed);
-    with_headers(Response::from_data(body).with_status_code(StatusCode(200)))
+    Reply::new(200, body)
 }
 
 /// Makes a page permanently bad in one of three ways, chosen by `pick` in [0, 1).
