@@ -428,7 +428,7 @@ impl Client {
                     // Read into a buffer of the announced size: growing one by doubling
                     // copies a 3 MB page several times over and touches twice the memory.
                     let announced = r.body().content_length().unwrap_or(0).min(1 << 30);
-                    let mut b = Vec::with_capacity(announced as usize);
+                    let mut b = Vec::with_capacity(announced as usize + crate::page::PAGE_PADDING);
                     let read = std::io::Read::read_to_end(
                         &mut r.body_mut().with_config().limit(1 << 30).reader(),
                         &mut b,

@@ -11,6 +11,11 @@ mod scan;
 pub use scan::{ScanError, TopLevel, scan_top_level};
 
 use crate::sim::data::{MS_PER_DAY, civil_from_days};
+
+/// Spare capacity a page buffer should have past its bytes: the transform parses a page
+/// in place with simd-json, which reads this far beyond the document. With the room there,
+/// it skips copying the page into a padded buffer of its own.
+pub const PAGE_PADDING: usize = simd_json::INPUT_PADDING;
 use crate::transform::PageRef;
 
 /// A half-open UTC interval `[start_ms, end_ms)`.

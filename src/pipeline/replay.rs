@@ -59,9 +59,12 @@ fn read_page(path: &Path) -> Result<Vec<u8>, PipelineError> {
         path: path.display().to_string(),
         detail: e.to_string(),
     };
-    let raw = std::fs::read(path).map_err(err)?;
+    let mut file = std::fs::File::open(path).map_err(err)?;
+    let size = file.metadata().map_or(0, |m| m.len() as usize);
+    let mut raw = Vec::with_capacity(size + crate::page::PAGE_PADDING);
+    file.read_to_end(&mut raw).map_err(err)?;
     if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::with_capacity(raw.len() * 8);
+        let mut out = Vec::with_capacity(raw.len() * 8 + crate::page::PAGE_PADDING);
         flate2::read::MultiGzDecoder::new(&raw[..])
             .read_to_end(&mut out)
             .map_err(err)?;

@@ -21,10 +21,11 @@ pub use error::{FieldError, PageRef, Problem, TransformError};
 
 use crate::schema::{ALL_TABLES, TableDef, TableId};
 
-/// A page to transform. `bytes` is parsed in place (simd-json rewrites strings into it).
+/// A page to transform. `bytes` is parsed in place (simd-json rewrites strings into it);
+/// with `crate::page::PAGE_PADDING` bytes of spare capacity, nothing is copied.
 pub struct PageInput<'a> {
     pub page: PageRef,
-    pub bytes: &'a mut [u8],
+    pub bytes: &'a mut Vec<u8>,
     /// `[start, end)` in epoch ms: conversations starting outside are dropped and counted.
     pub window: Option<(i64, i64)>,
     /// Value of `_version` for every row of the page.
@@ -169,7 +170,11 @@ impl Transformer {
             .take()
             .unwrap_or_else(|| Tape::null().reset())
             .reset();
-        let parsed = simd_json::fill_tape(bytes, &mut self.buffers, &mut tape);
+        // Padding in the page's own buffer (free when the producer left the capacity):
+        // simd-json then parses it where it is instead of copying it first.
+        let len = bytes.len();
+        bytes.resize(len + simd_json::INPUT_PADDING, b' ');
+        let parsed = simd_json::fill_tape_padded(bytes, len, &mut self.buffers, &mut tape);
         let result = match parsed {
             Err(e) => Err(Ok(TransformError::InvalidJson {
                 page: page.clone(),
@@ -178,6 +183,7 @@ impl Transformer {
             Ok(()) => self.walk(tape.as_value(), window, version),
         };
         self.tape = Some(tape.reset());
+        bytes.truncate(len);
         match result {
             Ok((conversations, dropped)) => {
                 let mut batches = Vec::with_capacity(self.builders.len());
