@@ -174,16 +174,11 @@ impl EnumBuilder {
         let (head, tail) = head_tail(b);
         let sig = (b.len(), head, tail);
         let found = if self.values.len() <= SCAN_LIMIT {
+            // Up to 16 bytes the signature is the whole value; longer ones compare bytes.
             self.signatures
                 .iter()
-                .position(|s| *s == sig)
-                .filter(|&k| b.len() <= 16 || self.values[k].as_bytes() == b)
-                .or_else(|| {
-                    // Values over 16 bytes sharing a signature: compare them all.
-                    (b.len() > 16)
-                        .then(|| self.values.iter().position(|x| x.as_bytes() == b))
-                        .flatten()
-                })
+                .zip(&self.values)
+                .position(|(s, x)| *s == sig && (b.len() <= 16 || x.as_bytes() == b))
         } else {
             self.index.get(v).copied()
         };

@@ -8,7 +8,6 @@
 use std::fs::{self, File};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-
 use std::sync::Arc;
 
 use arrow_array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray};
@@ -73,6 +72,13 @@ impl ParquetSink {
         &self.root
     }
 
+    /// `<out>/<table>/date=YYYY-MM-DD` for UTC day `day` (days since the epoch).
+    fn day_dir(&self, table: &TableDef, day: i64) -> PathBuf {
+        self.root
+            .join(table.name)
+            .join(format!("date={}", format_date(day * MS_PER_DAY)))
+    }
+
     fn part_name(window: &str, page: u32) -> String {
         format!("part-{DATASET}-{window}-{page:06}.parquet")
     }
@@ -125,6 +131,7 @@ impl ParquetSink {
             SerializedFileWriter::new(&mut buf, parquet_schema.root_schema_ptr(), Arc::new(props))?;
         let factory = ArrowRowGroupWriterFactory::new(&file, Arc::clone(&schema));
         let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
+        let compression = Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?);
         let max_bytes = self.props.max_row_group_bytes().unwrap_or(usize::MAX);
         let max_rows = self.props.max_row_group_row_count().unwrap_or(usize::MAX);
         let mut index = 0;
@@ -144,8 +151,14 @@ impl ParquetSink {
             rest = tail;
             let writers = factory.create_column_writers(index)?;
             index += 1;
-            let chunks =
-                encode_row_group(&schema, &parquet_schema, group, writers, &mut compressor)?;
+            let chunks = encode_row_group(
+                &schema,
+                &parquet_schema,
+                group,
+                writers,
+                compression,
+                &mut compressor,
+            )?;
             let mut row_group = file.next_row_group()?;
             for chunk in chunks {
                 match chunk {
@@ -175,6 +188,7 @@ fn encode_row_group(
     parquet_schema: &SchemaDescriptor,
     group: &[RecordBatch],
     writers: Vec<ArrowColumnWriter>,
+    compression: Compression,
     compressor: &mut zstd::bulk::Compressor<'_>,
 ) -> Result<Vec<Chunk>, ParquetError> {
     let mut writers = writers.into_iter();
@@ -192,7 +206,7 @@ fn encode_row_group(
                 chunks.push(Chunk::Runs(runs::encode_chunk(
                     descr,
                     &arrays,
-                    Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?),
+                    compression,
                     compressor,
                 )?));
                 continue;
@@ -230,10 +244,7 @@ impl Sink for ParquetSink {
         let mut removed = 0;
         for table in ALL_TABLES {
             for day in window.days() {
-                let dir = self
-                    .root
-                    .join(table.name)
-                    .join(format!("date={}", format_date(day * MS_PER_DAY)));
+                let dir = self.day_dir(table, day);
                 let entries = match fs::read_dir(&dir) {
                     Ok(e) => e,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -290,10 +301,7 @@ impl Sink for ParquetSink {
         let name = Self::part_name(window, page);
         let mut files = Vec::with_capacity(by_day.len());
         for (day, parts) in by_day {
-            let dir = self
-                .root
-                .join(table.name)
-                .join(format!("date={}", format_date(day * MS_PER_DAY)));
+            let dir = self.day_dir(table, day);
             files.push((dir, self.encode(&parts).map_err(encode_err)?));
         }
         Ok(Box::new(move || {
