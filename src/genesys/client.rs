@@ -10,8 +10,12 @@ use serde::Deserialize;
 
 use super::auth::{Credentials, Secret};
 use super::retry::{Decision, Outcome, RetryPolicy, classify};
+use crate::page::BufferPool;
 
 /// Region name → API domain (genesys-api.md §1).
+/// Bodies from this size up are read into pooled page buffers.
+const LARGE_BODY: usize = 64 << 10;
+
 const REGIONS: [(&str, &str); 17] = [
     ("us-east-1", "mypurecloud.com"),
     ("us-east-2", "use2.us-gov-pure.cloud"),
@@ -233,6 +237,8 @@ pub struct Client {
     consecutive_failures: u32,
     /// Times the breaker opened without a success in between (scales the cooldown).
     opens_in_a_row: u32,
+    /// Where large response bodies are read into (results pages), when set.
+    buffers: Option<BufferPool>,
 }
 
 /// Breaker states as stored in `ApiCounters::breaker_state`.
@@ -263,11 +269,18 @@ impl Client {
             counters,
             consecutive_failures: 0,
             opens_in_a_row: 0,
+            buffers: None,
         }
     }
 
     pub fn config(&self) -> &ClientConfig {
         &self.config
+    }
+
+    /// Reads response bodies of `LARGE_BODY` bytes and more (results pages) into buffers
+    /// from `pool`, which the transform workers give back.
+    pub fn read_pages_into(&mut self, pool: BufferPool) {
+        self.buffers = Some(pool);
     }
 
     fn fetch_token(&mut self) -> Result<(), ApiError> {
@@ -427,8 +440,11 @@ impl Client {
                     // A body cut mid-way is a transport failure: repeat the same request.
                     // Read into a buffer of the announced size: growing one by doubling
                     // copies a 3 MB page several times over and touches twice the memory.
-                    let announced = r.body().content_length().unwrap_or(0).min(1 << 30);
-                    let mut b = Vec::with_capacity(announced as usize + crate::page::PAGE_PADDING);
+                    let announced = r.body().content_length().unwrap_or(0).min(1 << 30) as usize;
+                    let mut b = match &self.buffers {
+                        Some(pool) if announced >= LARGE_BODY => pool.take(announced),
+                        _ => Vec::with_capacity(announced + crate::page::PAGE_PADDING),
+                    };
                     let read = std::io::Read::read_to_end(
                         &mut r.body_mut().with_config().limit(1 << 30).reader(),
                         &mut b,

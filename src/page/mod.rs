@@ -5,6 +5,8 @@
 //! the top-level `cursor` without building values, so the fetch thread can follow cursors
 //! while the pool does the real parse; it also catches truncated bodies before they are
 //! queued.
+//!
+//! `BufferPool` hands page buffers the workers are done with back to the source.
 
 mod scan;
 
@@ -17,6 +19,45 @@ use crate::sim::data::{MS_PER_DAY, civil_from_days};
 /// it skips copying the page into a padded buffer of its own.
 pub const PAGE_PADDING: usize = simd_json::INPUT_PADDING;
 use crate::transform::PageRef;
+
+/// Page buffers going round: the source reads a page into one, a worker parses it and
+/// gives it back. A fresh 4 MB buffer per page is memory the kernel must map and zero on
+/// first touch (it showed as `clear_page_erms` under the reader's `read`); a reused one
+/// is already there. Holds at most `capacity` spare buffers, so it adds at most that many
+/// pages to the memory the channel already bounds.
+#[derive(Clone)]
+pub struct BufferPool {
+    tx: crossbeam_channel::Sender<Vec<u8>>,
+    rx: crossbeam_channel::Receiver<Vec<u8>>,
+}
+
+impl BufferPool {
+    pub fn new(capacity: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        Self { tx, rx }
+    }
+
+    /// An empty buffer with room for `len` bytes plus `PAGE_PADDING`: a spare one when
+    /// there is one, else a new one.
+    pub fn take(&self, len: usize) -> Vec<u8> {
+        let want = len + PAGE_PADDING;
+        match self.rx.try_recv() {
+            Ok(mut buf) => {
+                buf.clear();
+                buf.reserve(want);
+                buf
+            }
+            Err(_) => Vec::with_capacity(want),
+        }
+    }
+
+    /// Keeps `buf` for a later `take`, or drops it when the pool is full.
+    pub fn give(&self, buf: Vec<u8>) {
+        if buf.capacity() > 0 {
+            let _ = self.tx.try_send(buf);
+        }
+    }
+}
 
 /// A half-open UTC interval `[start_ms, end_ms)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -126,6 +167,28 @@ impl RawPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pooled_buffers_come_back_empty_with_room_and_the_pool_stays_bounded() {
+        let pool = BufferPool::new(2);
+        let mut a = pool.take(100);
+        assert!(a.capacity() >= 100 + PAGE_PADDING);
+        a.extend_from_slice(b"{\"conversations\":[]}");
+        let at = a.as_ptr();
+        pool.give(a);
+        let b = pool.take(10);
+        assert_eq!(
+            (b.as_ptr(), b.len()),
+            (at, 0),
+            "the same allocation, emptied"
+        );
+        let c = pool.take(1 << 20);
+        assert!(c.capacity() >= (1 << 20) + PAGE_PADDING);
+        for buf in [b, c, Vec::with_capacity(8)] {
+            pool.give(buf);
+        }
+        assert_eq!(pool.rx.len(), 2, "a full pool drops what it cannot hold");
+    }
 
     #[test]
     fn window_labels_round_trip() {

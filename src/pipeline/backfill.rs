@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 use super::{PipelineError, Source, Work};
 use crate::checkpoint::{Checkpoint, InProgress};
 use crate::genesys::{ApiError, Client, JobState};
-use crate::page::{RawPage, Window, scan_top_level};
+use crate::page::{BufferPool, RawPage, Window, scan_top_level};
 use crate::sink::Sink;
 use crate::sink::parquet::{DATASET, write_durably};
 
@@ -57,7 +57,9 @@ impl Source for Backfill<'_> {
         tx: &Sender<Work>,
         abort: &AtomicBool,
         committed: &AtomicU64,
+        buffers: &BufferPool,
     ) -> Result<FetchReport, PipelineError> {
+        self.client.read_pages_into(buffers.clone());
         let mut report = FetchReport::default();
         let mut seq = 0u64;
         let windows = std::mem::take(&mut self.windows);

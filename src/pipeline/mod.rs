@@ -29,7 +29,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, select_biased, unbounded};
 
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, InProgress};
 use crate::genesys::ApiError;
-use crate::page::{RawPage, Window};
+use crate::page::{BufferPool, RawPage, Window};
 use crate::schema::TableDef;
 use crate::sink::{Persist, Sink, SinkError, Written};
 use crate::transform::{PageInput, TransformError, Transformer};
@@ -114,11 +114,13 @@ pub trait Source: Send {
     type Report: Send;
     /// `committed` is how many items (pages and window ends, by `seq`) the commit stage has
     /// made durable and checkpointed: a source that must rewrite earlier output waits on it.
+    /// `buffers` holds page buffers the workers gave back: read pages into those.
     fn run(
         self,
         tx: &Sender<Work>,
         abort: &AtomicBool,
         committed: &AtomicU64,
+        buffers: &BufferPool,
     ) -> Result<Self::Report, PipelineError>;
 }
 
@@ -260,6 +262,8 @@ pub fn run<S: Source>(
     let (persist_tx, persist_rx) = bounded::<PersistJob<'_>>(threads);
     let abort = AtomicBool::new(false);
     let committed = AtomicU64::new(0);
+    // Enough spare buffers for every page the channel and the workers can hold.
+    let buffers = BufferPool::new(opts.channel_capacity.max(1) + threads);
     let mut totals = Totals {
         rows: crate::schema::ALL_TABLES
             .iter()
@@ -271,9 +275,10 @@ pub fn run<S: Source>(
     let (fetch_result, commit_result) = std::thread::scope(|scope| {
         let abort = &abort;
         let committed = &committed;
+        let buffers = &buffers;
         let fetch = scope.spawn(move || {
             let tx = work_tx;
-            let r = source.run(&tx, abort, committed);
+            let r = source.run(&tx, abort, committed, buffers);
             drop(tx);
             r
         });
@@ -293,7 +298,7 @@ pub fn run<S: Source>(
                 for _ in 0..threads {
                     let (rx, wrx, tx) = (work_rx.clone(), write_rx.clone(), done_tx.clone());
                     let ptx = persist_tx.clone();
-                    s.spawn(move |_| worker(&rx, &wrx, &tx, &ptx, sink, abort));
+                    s.spawn(move |_| worker(&rx, &wrx, &tx, &ptx, sink, abort, buffers));
                 }
             });
         });
@@ -345,6 +350,7 @@ fn worker<'s>(
     persist_tx: &Sender<PersistJob<'s>>,
     sink: &'s dyn Sink,
     abort: &AtomicBool,
+    buffers: &BufferPool,
 ) {
     let mut transformer = Transformer::new();
     let mut work_open = true;
@@ -360,7 +366,7 @@ fn worker<'s>(
                     Err(_) => return,
                 },
                 recv(rx) -> work => match work {
-                    Ok(work) => transform(work, &mut transformer, abort),
+                    Ok(work) => transform(work, &mut transformer, abort, buffers),
                     Err(_) => {
                         work_open = false;
                         Done::Idle
@@ -435,7 +441,12 @@ fn persister(rx: &Receiver<PersistJob<'_>>, tx: &Sender<Done>) {
     }
 }
 
-fn transform(work: Work, transformer: &mut Transformer, abort: &AtomicBool) -> Done {
+fn transform(
+    work: Work,
+    transformer: &mut Transformer,
+    abort: &AtomicBool,
+    buffers: &BufferPool,
+) -> Done {
     match work {
         Work::WindowDone { seq, window } => Done::Window { seq, window },
         Work::WindowRestart { seq, window } => Done::Restart { seq, window },
@@ -448,6 +459,7 @@ fn transform(work: Work, transformer: &mut Transformer, abort: &AtomicBool) -> D
             } else {
                 process(transformer, &mut page, &page_ref)
             };
+            buffers.give(std::mem::take(&mut page.bytes));
             Done::Page {
                 seq: page.seq,
                 window: page.window,

@@ -11,7 +11,7 @@ use std::time::UNIX_EPOCH;
 use crossbeam_channel::Sender;
 
 use super::{PipelineError, Source, Work};
-use crate::page::{RawPage, Window};
+use crate::page::{BufferPool, RawPage, Window};
 
 pub struct Replay {
     pub files: Vec<PathBuf>,
@@ -54,20 +54,21 @@ fn parse_name(path: &Path) -> Option<(Window, u32)> {
     Some((Window::from_label(label)?, page.parse().ok()?))
 }
 
-fn read_page(path: &Path) -> Result<Vec<u8>, PipelineError> {
+fn read_page(path: &Path, buffers: &BufferPool) -> Result<Vec<u8>, PipelineError> {
     let err = |e: std::io::Error| PipelineError::Input {
         path: path.display().to_string(),
         detail: e.to_string(),
     };
     let mut file = std::fs::File::open(path).map_err(err)?;
     let size = file.metadata().map_or(0, |m| m.len() as usize);
-    let mut raw = Vec::with_capacity(size + crate::page::PAGE_PADDING);
+    let mut raw = buffers.take(size);
     file.read_to_end(&mut raw).map_err(err)?;
     if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::with_capacity(raw.len() * 8 + crate::page::PAGE_PADDING);
+        let mut out = buffers.take(raw.len() * 8);
         flate2::read::MultiGzDecoder::new(&raw[..])
             .read_to_end(&mut out)
             .map_err(err)?;
+        buffers.give(raw);
         Ok(out)
     } else {
         Ok(raw)
@@ -82,13 +83,14 @@ impl Source for Replay {
         tx: &Sender<Work>,
         abort: &AtomicBool,
         _committed: &AtomicU64,
+        buffers: &BufferPool,
     ) -> Result<u64, PipelineError> {
         let mut seq = 0u64;
         for (i, path) in self.files.iter().enumerate() {
             if abort.load(Ordering::Relaxed) {
                 break;
             }
-            let bytes = read_page(path)?;
+            let bytes = read_page(path, buffers)?;
             // Extraction time of an archived page: when it was saved.
             let version = std::fs::metadata(path)
                 .and_then(|m| m.modified())
