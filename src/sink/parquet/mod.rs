@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow_schema::{DataType, Schema};
+use arrow_schema::Schema;
 use parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
 };
@@ -28,6 +28,8 @@ use crate::schema::{ALL_TABLES, PARTITION_COLUMN, TableDef};
 use crate::sim::data::MS_PER_DAY;
 use crate::transform::timestamp::format_date;
 
+mod chunk;
+mod flat;
 mod runs;
 
 pub const DATASET: &str = "details";
@@ -86,9 +88,11 @@ impl ParquetSink {
     /// One Parquet file, in memory, from batches of the same schema. Row groups are cut
     /// at batch boundaries by Arrow bytes and rows. Public for the encode benchmark.
     ///
-    /// Columns go through parquet-rs's Arrow column writers, except required string
-    /// columns whose values come in runs (parent ids on child rows), which `runs` encodes
-    /// as a dictionary of the runs: same file format, a fraction of the work.
+    /// Flat string and integer columns are encoded here: `runs` writes required strings
+    /// whose values come in runs (parent ids on child rows) as a dictionary of the runs,
+    /// `flat` the others as PLAIN pages. parquet-rs's Arrow column writers do the rest
+    /// (lists, dictionaries, floats, booleans). Every chunk of the file shares one zstd
+    /// compressor.
     pub fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<u8>, String> {
         self.encode_file(batches).map_err(|e| e.to_string())
     }
@@ -98,40 +102,65 @@ impl ParquetSink {
             return Ok(Vec::new());
         };
         let schema = first.schema();
-        let parquet_schema = ArrowSchemaConverter::new()
-            .with_coerce_types(self.props.coerce_types())
-            .convert(&schema)?;
+        let converter = ArrowSchemaConverter::new().with_coerce_types(self.props.coerce_types());
+        let parquet_schema = converter.convert(&schema)?;
         let mut props = self.props.clone();
         // Columns with no value in this file (absent optional fields: a third of the column
         // chunks) are only definition levels, a few bytes: left uncompressed, they skip
-        // the zstd compressor and decompressor parquet-rs would create for each chunk.
-        let all_null: Vec<usize> = (0..parquet_schema.num_columns())
-            .filter(|&leaf| {
-                let root = parquet_schema.get_column_root_idx(leaf);
+        // zstd (and parquet-rs creates no zstd contexts for them).
+        let all_null: Vec<bool> = (0..schema.fields().len())
+            .map(|i| {
                 batches
                     .iter()
-                    .all(|b| b.column(root).null_count() == b.num_rows())
+                    .all(|b| b.column(i).null_count() == b.num_rows())
             })
             .collect();
-        if !all_null.is_empty() {
+        if all_null.iter().any(|n| *n) {
             let mut builder = props.into_builder();
-            for leaf in all_null {
-                builder = builder.set_column_compression(
-                    parquet_schema.column(leaf).path().clone(),
-                    Compression::UNCOMPRESSED,
-                );
+            for leaf in 0..parquet_schema.num_columns() {
+                if all_null[parquet_schema.get_column_root_idx(leaf)] {
+                    builder = builder.set_column_compression(
+                        parquet_schema.column(leaf).path().clone(),
+                        Compression::UNCOMPRESSED,
+                    );
+                }
             }
             props = builder.build();
         }
         // What ArrowWriter does: readers get the Arrow types back (dictionaries, UTC).
         add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        let props = Arc::new(props);
+        // parquet-rs writes only the columns `flat` does not (lists, dictionaries, floats,
+        // booleans): its writers come from a schema of those fields alone, whose leaves
+        // describe the same columns as the file's.
+        let theirs: Vec<_> = schema
+            .fields()
+            .iter()
+            .filter(|f| !flat::supports(f.data_type()))
+            .cloned()
+            .collect();
+        let factory = if theirs.is_empty() {
+            None
+        } else {
+            let theirs = Arc::new(Schema::new(theirs));
+            let descr = converter.convert(&theirs)?;
+            let shape = SerializedFileWriter::new(
+                std::io::sink(),
+                descr.root_schema_ptr(),
+                Arc::clone(&props),
+            )?;
+            Some(ArrowRowGroupWriterFactory::new(&shape, theirs))
+        };
         let size: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         let mut buf = Vec::with_capacity(size / 3);
         let mut file =
-            SerializedFileWriter::new(&mut buf, parquet_schema.root_schema_ptr(), Arc::new(props))?;
-        let factory = ArrowRowGroupWriterFactory::new(&file, Arc::clone(&schema));
+            SerializedFileWriter::new(&mut buf, parquet_schema.root_schema_ptr(), props)?;
         let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
-        let compression = Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?);
+        let zstd = Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?);
+        let compression: Vec<Compression> = all_null
+            .iter()
+            .map(|n| if *n { Compression::UNCOMPRESSED } else { zstd })
+            .collect();
         let max_bytes = self.props.max_row_group_bytes().unwrap_or(usize::MAX);
         let max_rows = self.props.max_row_group_row_count().unwrap_or(usize::MAX);
         let mut index = 0;
@@ -149,21 +178,24 @@ impl ParquetSink {
             }
             let (group, tail) = rest.split_at(take);
             rest = tail;
-            let writers = factory.create_column_writers(index)?;
+            let writers = match &factory {
+                Some(f) => f.create_column_writers(index)?,
+                None => Vec::new(),
+            };
             index += 1;
             let chunks = encode_row_group(
                 &schema,
                 &parquet_schema,
                 group,
                 writers,
-                compression,
+                &compression,
                 &mut compressor,
             )?;
             let mut row_group = file.next_row_group()?;
             for chunk in chunks {
                 match chunk {
                     Chunk::Arrow(c) => c.append_to_row_group(&mut row_group)?,
-                    Chunk::Runs(c) => row_group.append_column(&c.bytes, c.close)?,
+                    Chunk::Ours(c) => row_group.append_column(&c.bytes, c.close)?,
                 }
             }
             row_group.close()?;
@@ -176,41 +208,43 @@ impl ParquetSink {
 /// zstd level of every page: `ZstdLevel::default()`, the level crates.md measured.
 const ZSTD_LEVEL: i32 = 1;
 
-/// A column chunk of one row group, encoded by parquet-rs or by `runs`.
+/// A column chunk of one row group, encoded by parquet-rs or by `runs` / `flat`.
 enum Chunk {
     Arrow(ArrowColumnChunk),
-    Runs(runs::RunChunk),
+    Ours(chunk::EncodedChunk),
 }
 
-/// Encodes one row group's columns, in leaf order.
+/// Encodes one row group's columns, in leaf order. `writers` are parquet-rs's for the
+/// fields `flat` does not support, in order; `compression` is per field.
 fn encode_row_group(
     schema: &Schema,
     parquet_schema: &SchemaDescriptor,
     group: &[RecordBatch],
     writers: Vec<ArrowColumnWriter>,
-    compression: Compression,
+    compression: &[Compression],
     compressor: &mut zstd::bulk::Compressor<'_>,
 ) -> Result<Vec<Chunk>, ParquetError> {
     let mut writers = writers.into_iter();
     let mut chunks = Vec::with_capacity(parquet_schema.num_columns());
     for (i, field) in schema.fields().iter().enumerate() {
-        if *field.data_type() == DataType::Utf8 && !field.is_nullable() {
-            let arrays: Vec<&StringArray> = group
+        if flat::supports(field.data_type()) {
+            let descr = parquet_schema.column(chunks.len());
+            let arrays: Vec<&dyn Array> = group.iter().map(|b| b.column(i).as_ref()).collect();
+            let strings: Vec<&StringArray> = arrays
                 .iter()
-                .filter_map(|b| b.column(i).as_any().downcast_ref::<StringArray>())
+                .filter_map(|a| a.as_any().downcast_ref::<StringArray>())
                 .collect();
-            // Parent ids; unique ids stay with parquet-rs.
-            if arrays.len() == group.len() && runs::comes_in_runs(&arrays) {
-                let descr = parquet_schema.column(chunks.len());
-                let _unused = writers.next();
-                chunks.push(Chunk::Runs(runs::encode_chunk(
-                    descr,
-                    &arrays,
-                    compression,
-                    compressor,
-                )?));
-                continue;
-            }
+            // Parent ids on child rows: a dictionary of their runs.
+            let chunk = if !field.is_nullable()
+                && strings.len() == group.len()
+                && runs::comes_in_runs(&strings)
+            {
+                runs::encode_chunk(descr, &strings, compression[i], compressor)?
+            } else {
+                flat::encode_chunk(descr, &arrays, compression[i], compressor)?
+            };
+            chunks.push(Chunk::Ours(chunk));
+            continue;
         }
         // One Arrow field may be several Parquet leaves (not in our tables, but cheap).
         let mut leaf_writers: Vec<ArrowColumnWriter> = Vec::new();
@@ -364,7 +398,7 @@ pub fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<u64, SinkEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_schema::Field;
+    use arrow_schema::{DataType, Field};
     use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::basic::Encoding;

@@ -17,19 +17,15 @@
 //! dictionary entry: valid Parquet (readers index the dictionary, they do not require it
 //! to be distinct) and rare here, since rows arrive grouped by parent.
 
-use std::sync::Arc;
-
 use arrow_array::{Array, StringArray};
-use bytes::Bytes;
-use parquet::basic::{Compression, Encoding, PageType};
-use parquet::column::page::{CompressedPage, Page, PageWriter as _};
-use parquet::column::writer::ColumnCloseResult;
+use parquet::basic::{Compression, Encoding};
+use parquet::column::page::{CompressedPage, Page};
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
 use parquet::file::statistics::Statistics;
-use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
+
+use super::chunk::{ChunkInfo, EncodedChunk, assemble, compress, put_uleb128};
 
 /// Rows looked at to decide whether a column comes in runs.
 const SAMPLE_ROWS: usize = 1024;
@@ -56,12 +52,6 @@ pub fn comes_in_runs(arrays: &[&StringArray]) -> bool {
     rows > 0 && runs * 2 <= rows
 }
 
-/// One encoded column chunk, ready for `SerializedRowGroupWriter::append_column`.
-pub struct RunChunk {
-    pub bytes: Bytes,
-    pub close: ColumnCloseResult,
-}
-
 /// Encodes `arrays` (one column of consecutive batches, no nulls) as one column chunk
 /// described by `descr`, compressed with `compressor` (the file's zstd level).
 pub fn encode_chunk(
@@ -69,7 +59,7 @@ pub fn encode_chunk(
     arrays: &[&StringArray],
     compression: Compression,
     compressor: &mut zstd::bulk::Compressor<'_>,
-) -> Result<RunChunk, ParquetError> {
+) -> Result<EncodedChunk, ParquetError> {
     if descr.max_def_level() != 0 || descr.max_rep_level() != 0 {
         return Err(ParquetError::General(format!(
             "run encoding needs a required flat column, `{}` is not",
@@ -122,87 +112,52 @@ pub fn encode_chunk(
     let mut data = Vec::with_capacity(1 + entries * (index_bytes + 3));
     data.push(bit_width);
     for (index, len) in run_lens.iter().enumerate() {
-        let mut header = u64::from(*len) << 1;
-        loop {
-            let byte = (header & 0x7f) as u8;
-            header >>= 7;
-            if header == 0 {
-                data.push(byte);
-                break;
-            }
-            data.push(byte | 0x80);
-        }
+        put_uleb128(&mut data, u64::from(*len) << 1);
         data.extend_from_slice(&(index as u32).to_le_bytes()[..index_bytes]);
     }
 
-    let mut sink = TrackedWrite::new(Vec::with_capacity(dict.len() / 2 + data.len()));
-    let mut pages = SerializedPageWriter::new(&mut sink);
-    let dict_spec = pages.write_page(CompressedPage::new(
-        Page::DictionaryPage {
-            buf: Bytes::from(compressor.compress(&dict)?),
-            num_values: entries as u32,
-            encoding: Encoding::PLAIN,
-            is_sorted: false,
-        },
-        dict.len(),
-    ))?;
-    let data_spec = pages.write_page(CompressedPage::new(
-        Page::DataPage {
-            buf: Bytes::from(compressor.compress(&data)?),
-            num_values: rows as u32,
-            encoding: Encoding::RLE_DICTIONARY,
-            def_level_encoding: Encoding::RLE,
-            rep_level_encoding: Encoding::RLE,
-            statistics: None,
-        },
-        data.len(),
-    ))?;
-    pages.close()?;
-    let bytes = Bytes::from(sink.into_inner()?);
-
-    let to_byte_array = |v: Option<&[u8]>| v.map(|v| ByteArray::from(v.to_vec()));
-    let metadata = ColumnChunkMetaData::builder(Arc::clone(&descr))
-        .set_compression(compression)
-        .set_encodings(vec![Encoding::PLAIN, Encoding::RLE_DICTIONARY])
-        .set_page_encoding_stats(vec![
-            PageEncodingStats {
-                page_type: PageType::DICTIONARY_PAGE,
+    let dict_len = dict.len();
+    let data_len = data.len();
+    let pages = vec![
+        CompressedPage::new(
+            Page::DictionaryPage {
+                buf: compress(dict, compression, compressor)?,
+                num_values: entries as u32,
                 encoding: Encoding::PLAIN,
-                count: 1,
+                is_sorted: false,
             },
-            PageEncodingStats {
-                page_type: PageType::DATA_PAGE,
+            dict_len,
+        ),
+        CompressedPage::new(
+            Page::DataPage {
+                buf: compress(data, compression, compressor)?,
+                num_values: rows as u32,
                 encoding: Encoding::RLE_DICTIONARY,
-                count: 1,
+                def_level_encoding: Encoding::RLE,
+                rep_level_encoding: Encoding::RLE,
+                statistics: None,
             },
-        ])
-        .set_num_values(rows as i64)
-        .set_total_compressed_size((dict_spec.compressed_size + data_spec.compressed_size) as i64)
-        .set_total_uncompressed_size(
-            (dict_spec.uncompressed_size + data_spec.uncompressed_size) as i64,
-        )
-        .set_dictionary_page_offset(Some(dict_spec.offset as i64))
-        .set_data_page_offset(data_spec.offset as i64)
-        .set_unencoded_byte_array_data_bytes(Some(value_bytes))
-        .set_statistics(Statistics::byte_array(
-            to_byte_array(min),
-            to_byte_array(max),
-            None,
-            Some(0),
-            false,
-        ))
-        .build()?;
-    Ok(RunChunk {
-        close: ColumnCloseResult {
-            bytes_written: bytes.len() as u64,
-            rows_written: rows as u64,
-            metadata,
-            bloom_filter: None,
-            column_index: None,
-            offset_index: None,
+            data_len,
+        ),
+    ];
+    let to_byte_array = |v: Option<&[u8]>| v.map(|v| ByteArray::from(v.to_vec()));
+    assemble(
+        descr,
+        pages,
+        ChunkInfo {
+            compression,
+            encodings: vec![Encoding::PLAIN, Encoding::RLE_DICTIONARY],
+            rows: rows as u64,
+            value_bytes: Some(value_bytes),
+            statistics: Statistics::byte_array(
+                to_byte_array(min),
+                to_byte_array(max),
+                None,
+                Some(0),
+                false,
+            ),
         },
-        bytes,
-    })
+    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,126 @@
+//! Column chunks this sink encodes itself (`runs`, `flat`): the pages are built by those
+//! modules; this one writes them with their headers and describes the chunk, so that
+//! `SerializedRowGroupWriter::append_column` can put it in a file.
+//!
+//! Owns the chunk's metadata: sizes and offsets from the written pages, encodings, page
+//! encoding counts, statistics. Must not choose encodings or compress: pages arrive
+//! ready.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parquet::basic::{Compression, Encoding, PageType};
+use parquet::column::page::{CompressedPage, PageWriter as _};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
+use parquet::file::statistics::Statistics;
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
+
+/// One encoded column chunk, ready for `SerializedRowGroupWriter::append_column`.
+pub struct EncodedChunk {
+    pub bytes: Bytes,
+    pub close: ColumnCloseResult,
+}
+
+/// What the chunk's metadata says besides its pages.
+pub struct ChunkInfo {
+    pub compression: Compression,
+    /// Every encoding used in the chunk: values, dictionary, levels.
+    pub encodings: Vec<Encoding>,
+    /// Rows, nulls included.
+    pub rows: u64,
+    /// For byte-array columns: the bytes of all values before any encoding.
+    pub value_bytes: Option<i64>,
+    pub statistics: Statistics,
+}
+
+/// Writes `pages` (a dictionary page, if any, first) and builds the chunk's metadata.
+pub fn assemble(
+    descr: ColumnDescPtr,
+    pages: Vec<CompressedPage>,
+    info: ChunkInfo,
+) -> Result<EncodedChunk, ParquetError> {
+    let body: usize = pages.iter().map(CompressedPage::compressed_size).sum();
+    let mut sink = TrackedWrite::new(Vec::with_capacity(body + 64 * pages.len()));
+    let mut writer = SerializedPageWriter::new(&mut sink);
+    let (mut compressed, mut uncompressed) = (0i64, 0i64);
+    let (mut dictionary_offset, mut data_offset) = (None, None);
+    let mut counts: Vec<PageEncodingStats> = Vec::new();
+    for page in pages {
+        let encoding = page.encoding();
+        let spec = writer.write_page(page)?;
+        compressed += spec.compressed_size as i64;
+        uncompressed += spec.uncompressed_size as i64;
+        match spec.page_type {
+            PageType::DICTIONARY_PAGE => dictionary_offset = Some(spec.offset as i64),
+            _ => {
+                data_offset.get_or_insert(spec.offset as i64);
+            }
+        }
+        match counts
+            .iter_mut()
+            .find(|c| c.page_type == spec.page_type && c.encoding == encoding)
+        {
+            Some(c) => c.count += 1,
+            None => counts.push(PageEncodingStats {
+                page_type: spec.page_type,
+                encoding,
+                count: 1,
+            }),
+        }
+    }
+    writer.close()?;
+    let bytes = Bytes::from(sink.into_inner()?);
+    let data_offset = data_offset
+        .ok_or_else(|| ParquetError::General(format!("no data page for `{}`", descr.path())))?;
+    let metadata = ColumnChunkMetaData::builder(Arc::clone(&descr))
+        .set_compression(info.compression)
+        .set_encodings(info.encodings)
+        .set_page_encoding_stats(counts)
+        .set_num_values(info.rows as i64)
+        .set_total_compressed_size(compressed)
+        .set_total_uncompressed_size(uncompressed)
+        .set_dictionary_page_offset(dictionary_offset)
+        .set_data_page_offset(data_offset)
+        .set_unencoded_byte_array_data_bytes(info.value_bytes)
+        .set_statistics(info.statistics)
+        .build()?;
+    Ok(EncodedChunk {
+        close: ColumnCloseResult {
+            bytes_written: bytes.len() as u64,
+            rows_written: info.rows,
+            metadata,
+            bloom_filter: None,
+            column_index: None,
+            offset_index: None,
+        },
+        bytes,
+    })
+}
+
+/// `buf` zstd-compressed with `compressor` (the file's level), or as it is.
+pub fn compress(
+    buf: Vec<u8>,
+    compression: Compression,
+    compressor: &mut zstd::bulk::Compressor<'_>,
+) -> Result<Bytes, ParquetError> {
+    Ok(match compression {
+        Compression::UNCOMPRESSED => Bytes::from(buf),
+        _ => Bytes::from(compressor.compress(&buf)?),
+    })
+}
+
+/// ULEB128, the varint of RLE/bit-packed run headers.
+pub fn put_uleb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
