@@ -1,13 +1,15 @@
-//! Column chunks this sink encodes itself (`runs`, `flat`): the pages are built by those
-//! modules; this one writes them with their headers and describes the chunk, so that
-//! `SerializedRowGroupWriter::append_column` can put it in a file.
+//! Column chunks this sink encodes itself (`runs`, `flat`, `dict`): those modules build
+//! the pages; this one writes them with their headers and describes the chunk, so that
+//! `SerializedRowGroupWriter::append_column` can put it in a file. It also holds what
+//! they share: definition levels from a validity bitmap, run-header varints, compression.
 //!
 //! Owns the chunk's metadata: sizes and offsets from the written pages, encodings, page
-//! encoding counts, statistics. Must not choose encodings or compress: pages arrive
-//! ready.
+//! encoding counts, statistics. Must not choose a column's encoding.
 
 use std::sync::Arc;
 
+use arrow_array::Array;
+use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder};
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, PageType};
 use parquet::column::page::{CompressedPage, PageWriter as _};
@@ -122,5 +124,66 @@ pub fn put_uleb128(out: &mut Vec<u8>, mut v: u64) {
             return;
         }
         out.push(byte | 0x80);
+    }
+}
+
+/// The validity of consecutive arrays of `rows` rows in all, as one bitmap at offset 0:
+/// pages cut at multiples of 8 rows take whole bytes of it.
+pub fn validity(arrays: &[&dyn Array], rows: usize) -> BooleanBuffer {
+    let mut b = BooleanBufferBuilder::new(rows);
+    for a in arrays {
+        match a.nulls() {
+            Some(n) => b.append_buffer(n.inner()),
+            None => b.append_n(a.len(), true),
+        }
+    }
+    b.finish()
+}
+
+/// Definition levels of rows `[start, end)` (`start` a multiple of 8): their byte length,
+/// then one RLE run when all rows agree, else one bit-packed run of the bitmap's bytes.
+pub fn write_levels(validity: &BooleanBuffer, start: usize, end: usize, out: &mut Vec<u8>) {
+    debug_assert!(start.is_multiple_of(8));
+    let n = end - start;
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let valid = validity.slice(start, n).count_set_bits();
+    if valid == n || valid == 0 {
+        put_uleb128(out, (n as u64) << 1);
+        out.push(u8::from(valid == n));
+    } else {
+        let groups = n.div_ceil(8);
+        put_uleb128(out, ((groups as u64) << 1) | 1);
+        let bytes = &validity.values()[start / 8..start / 8 + groups];
+        out.extend_from_slice(bytes);
+        if !n.is_multiple_of(8)
+            && let Some(last) = out.last_mut()
+        {
+            // Bits past the last row are padding: zero, as writers leave them.
+            *last &= (1u8 << (n % 8)) - 1;
+        }
+    }
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_one_run_when_rows_agree_and_the_bitmap_otherwise() {
+        let bits = BooleanBuffer::from((0..20).map(|i| i != 9 && i < 17).collect::<Vec<bool>>());
+        let mut out = Vec::new();
+        write_levels(&bits, 0, 8, &mut out);
+        assert_eq!(
+            out,
+            [2, 0, 0, 0, 8 << 1, 1],
+            "8 valid rows: one RLE run of 1"
+        );
+        out.clear();
+        write_levels(&bits, 8, 20, &mut out);
+        // Rows 8..20: valid, null, valid ×7, null ×3 → 2 groups bit-packed.
+        assert_eq!(out, [3, 0, 0, 0, (2 << 1) | 1, 0b1111_1101, 0b0000_0001]);
     }
 }

@@ -22,8 +22,8 @@ use arrow_array::types::{
     ArrowPrimitiveType, Int32Type, Int64Type, TimestampMillisecondType, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, StringArray};
+use arrow_buffer::ToByteSlice as _;
 use arrow_buffer::bit_iterator::BitSliceIterator;
-use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder, ToByteSlice as _};
 use arrow_schema::{DataType, TimeUnit};
 use parquet::basic::{Compression, Encoding};
 use parquet::column::page::{CompressedPage, Page};
@@ -32,7 +32,7 @@ use parquet::errors::ParquetError;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use super::chunk::{ChunkInfo, EncodedChunk, assemble, compress, put_uleb128};
+use super::chunk::{ChunkInfo, EncodedChunk, assemble, compress, validity, write_levels};
 
 /// Uncompressed bytes of values aimed at per data page (parquet-rs's default limit).
 const PAGE_BYTES: usize = 1 << 20;
@@ -259,16 +259,7 @@ fn encode<'a, V: Values<'a>>(
     }
     // The validity of the whole chunk, offset 0: pages cut at multiples of 8 rows take
     // whole bytes of it.
-    let validity = optional.then(|| {
-        let mut b = BooleanBufferBuilder::new(rows);
-        for a in arrays {
-            match a.nulls() {
-                Some(n) => b.append_buffer(n.inner()),
-                None => b.append_n(a.len(), true),
-            }
-        }
-        b.finish()
-    });
+    let validity = optional.then(|| validity(arrays, rows));
     let total_bytes: usize = parts
         .iter()
         .zip(arrays)
@@ -338,33 +329,6 @@ fn encode<'a, V: Values<'a>>(
             statistics,
         },
     )
-}
-
-/// Definition levels of rows `[start, end)` (`start` a multiple of 8): their byte length,
-/// then one RLE run when all rows agree, else one bit-packed run of the bitmap's bytes.
-fn write_levels(validity: &BooleanBuffer, start: usize, end: usize, out: &mut Vec<u8>) {
-    debug_assert!(start.is_multiple_of(8));
-    let n = end - start;
-    let at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    let valid = validity.slice(start, n).count_set_bits();
-    if valid == n || valid == 0 {
-        put_uleb128(out, (n as u64) << 1);
-        out.push(u8::from(valid == n));
-    } else {
-        let groups = n.div_ceil(8);
-        put_uleb128(out, ((groups as u64) << 1) | 1);
-        let bytes = &validity.values()[start / 8..start / 8 + groups];
-        out.extend_from_slice(bytes);
-        if !n.is_multiple_of(8)
-            && let Some(last) = out.last_mut()
-        {
-            // Bits past the last row are padding: zero, as writers leave them.
-            *last &= (1u8 << (n % 8)) - 1;
-        }
-    }
-    let len = (out.len() - at - 4) as u32;
-    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
 #[cfg(test)]
@@ -564,21 +528,5 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let _ = std::fs::remove_dir_all(&root);
-    }
-
-    #[test]
-    fn levels_are_one_run_when_rows_agree_and_the_bitmap_otherwise() {
-        let bits = BooleanBuffer::from((0..20).map(|i| i != 9 && i < 17).collect::<Vec<bool>>());
-        let mut out = Vec::new();
-        write_levels(&bits, 0, 8, &mut out);
-        assert_eq!(
-            out,
-            [2, 0, 0, 0, 8 << 1, 1],
-            "8 valid rows: one RLE run of 1"
-        );
-        out.clear();
-        write_levels(&bits, 8, 20, &mut out);
-        // Rows 8..20: valid, null, valid ×7, null ×3 → 2 groups bit-packed.
-        assert_eq!(out, [3, 0, 0, 0, (2 << 1) | 1, 0b1111_1101, 0b0000_0001]);
     }
 }

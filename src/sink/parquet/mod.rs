@@ -29,6 +29,7 @@ use crate::sim::data::MS_PER_DAY;
 use crate::transform::timestamp::format_date;
 
 mod chunk;
+mod dict;
 mod flat;
 mod runs;
 
@@ -88,11 +89,11 @@ impl ParquetSink {
     /// One Parquet file, in memory, from batches of the same schema. Row groups are cut
     /// at batch boundaries by Arrow bytes and rows. Public for the encode benchmark.
     ///
-    /// Flat string and integer columns are encoded here: `runs` writes required strings
-    /// whose values come in runs (parent ids on child rows) as a dictionary of the runs,
-    /// `flat` the others as PLAIN pages. parquet-rs's Arrow column writers do the rest
-    /// (lists, dictionaries, floats, booleans). Every chunk of the file shares one zstd
-    /// compressor.
+    /// Flat string, integer and enumeration columns are encoded here: `runs` writes
+    /// required strings whose values come in runs (parent ids on child rows) as a
+    /// dictionary of the runs, `flat` the others as PLAIN pages, `dict` enumerations from
+    /// their Arrow dictionaries. parquet-rs's Arrow column writers do the rest (lists,
+    /// floats, booleans). Every chunk of the file shares one zstd compressor.
     pub fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<u8>, String> {
         self.encode_file(batches).map_err(|e| e.to_string())
     }
@@ -130,13 +131,13 @@ impl ParquetSink {
         // What ArrowWriter does: readers get the Arrow types back (dictionaries, UTC).
         add_encoded_arrow_schema_to_metadata(&schema, &mut props);
         let props = Arc::new(props);
-        // parquet-rs writes only the columns `flat` does not (lists, dictionaries, floats,
-        // booleans): its writers come from a schema of those fields alone, whose leaves
-        // describe the same columns as the file's.
+        // parquet-rs writes only the columns this sink does not (lists, floats, booleans):
+        // its writers come from a schema of those fields alone, whose leaves describe the
+        // same columns as the file's.
         let theirs: Vec<_> = schema
             .fields()
             .iter()
-            .filter(|f| !flat::supports(f.data_type()))
+            .filter(|f| !encoded_here(f.data_type()))
             .cloned()
             .collect();
         let factory = if theirs.is_empty() {
@@ -208,14 +209,19 @@ impl ParquetSink {
 /// zstd level of every page: `ZstdLevel::default()`, the level crates.md measured.
 const ZSTD_LEVEL: i32 = 1;
 
-/// A column chunk of one row group, encoded by parquet-rs or by `runs` / `flat`.
+/// Whether this sink encodes columns of type `ty` itself (`runs`, `flat`, `dict`).
+fn encoded_here(ty: &arrow_schema::DataType) -> bool {
+    flat::supports(ty) || dict::supports(ty)
+}
+
+/// A column chunk of one row group, encoded by parquet-rs or by `runs` / `flat` / `dict`.
 enum Chunk {
     Arrow(ArrowColumnChunk),
     Ours(chunk::EncodedChunk),
 }
 
 /// Encodes one row group's columns, in leaf order. `writers` are parquet-rs's for the
-/// fields `flat` does not support, in order; `compression` is per field.
+/// fields not `encoded_here`, in order; `compression` is per field.
 fn encode_row_group(
     schema: &Schema,
     parquet_schema: &SchemaDescriptor,
@@ -227,9 +233,14 @@ fn encode_row_group(
     let mut writers = writers.into_iter();
     let mut chunks = Vec::with_capacity(parquet_schema.num_columns());
     for (i, field) in schema.fields().iter().enumerate() {
-        if flat::supports(field.data_type()) {
+        if encoded_here(field.data_type()) {
             let descr = parquet_schema.column(chunks.len());
             let arrays: Vec<&dyn Array> = group.iter().map(|b| b.column(i).as_ref()).collect();
+            if dict::supports(field.data_type()) {
+                let chunk = dict::encode_chunk(descr, &arrays, compression[i], compressor)?;
+                chunks.push(Chunk::Ours(chunk));
+                continue;
+            }
             let strings: Vec<&StringArray> = arrays
                 .iter()
                 .filter_map(|a| a.as_any().downcast_ref::<StringArray>())
