@@ -12,7 +12,7 @@ use arrow_array::Array;
 use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder};
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, PageType};
-use parquet::column::page::{CompressedPage, PageWriter as _};
+use parquet::column::page::{CompressedPage, Page, PageWriter as _};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
@@ -100,6 +100,48 @@ pub fn assemble(
         },
         bytes,
     })
+}
+
+/// Rows and nulls of a flat column chunk made of `arrays`, and whether it is OPTIONAL;
+/// an error for a nested column or a null in a REQUIRED one.
+pub fn flat_shape(
+    descr: &ColumnDescPtr,
+    arrays: &[&dyn Array],
+) -> Result<(bool, usize, usize), ParquetError> {
+    let err = |what: &str| ParquetError::General(format!("`{}`: {what}", descr.path()));
+    if descr.max_rep_level() != 0 || descr.max_def_level() > 1 {
+        return Err(err("not a flat column"));
+    }
+    let optional = descr.max_def_level() == 1;
+    let rows: usize = arrays.iter().map(|a| a.len()).sum();
+    let nulls: usize = arrays.iter().map(|a| a.null_count()).sum();
+    if !optional && nulls > 0 {
+        return Err(err("null in a required column"));
+    }
+    Ok((optional, rows, nulls))
+}
+
+/// A v1 data page of `rows` rows whose uncompressed content is `body` (levels, then
+/// values in `encoding`).
+pub fn data_page(
+    body: Vec<u8>,
+    rows: usize,
+    encoding: Encoding,
+    compression: Compression,
+    compressor: &mut zstd::bulk::Compressor<'_>,
+) -> Result<CompressedPage, ParquetError> {
+    let len = body.len();
+    Ok(CompressedPage::new(
+        Page::DataPage {
+            buf: compress(body, compression, compressor)?,
+            num_values: rows as u32,
+            encoding,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        },
+        len,
+    ))
 }
 
 /// `buf` zstd-compressed with `compressor` (the file's level), or as it is.

@@ -27,7 +27,8 @@ use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
 use super::chunk::{
-    ChunkInfo, EncodedChunk, assemble, compress, put_uleb128, validity, write_levels,
+    ChunkInfo, EncodedChunk, assemble, compress, data_page, flat_shape, put_uleb128, validity,
+    write_levels,
 };
 
 /// Rows per data page: indexes are a few bits each, so pages stay small anyway.
@@ -47,15 +48,7 @@ pub fn encode_chunk(
     compressor: &mut zstd::bulk::Compressor<'_>,
 ) -> Result<EncodedChunk, ParquetError> {
     let err = |what: &str| ParquetError::General(format!("`{}`: {what}", descr.path()));
-    if descr.max_rep_level() != 0 || descr.max_def_level() > 1 {
-        return Err(err("not a flat column"));
-    }
-    let optional = descr.max_def_level() == 1;
-    let rows: usize = arrays.iter().map(|a| a.len()).sum();
-    let nulls: usize = arrays.iter().map(|a| a.null_count()).sum();
-    if !optional && nulls > 0 {
-        return Err(err("null in a required column"));
-    }
+    let (optional, rows, nulls) = flat_shape(&descr, arrays)?;
 
     // The chunk's dictionary, and each non-null row's index into it.
     let mut entries: Vec<&[u8]> = Vec::new();
@@ -129,18 +122,13 @@ pub fn encode_chunk(
         }
         body.push(bit_width as u8);
         put_hybrid(&mut body, page_indexes, bit_width);
-        let len = body.len();
-        pages.push(CompressedPage::new(
-            Page::DataPage {
-                buf: compress(body, compression, compressor)?,
-                num_values: (end - start) as u32,
-                encoding: Encoding::RLE_DICTIONARY,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
-            },
-            len,
-        ));
+        pages.push(data_page(
+            body,
+            end - start,
+            Encoding::RLE_DICTIONARY,
+            compression,
+            compressor,
+        )?);
         start = end;
     }
 

@@ -26,13 +26,14 @@ use arrow_buffer::ToByteSlice as _;
 use arrow_buffer::bit_iterator::BitSliceIterator;
 use arrow_schema::{DataType, TimeUnit};
 use parquet::basic::{Compression, Encoding};
-use parquet::column::page::{CompressedPage, Page};
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use super::chunk::{ChunkInfo, EncodedChunk, assemble, compress, validity, write_levels};
+use super::chunk::{
+    ChunkInfo, EncodedChunk, assemble, data_page, flat_shape, validity, write_levels,
+};
 
 /// Uncompressed bytes of values aimed at per data page (parquet-rs's default limit).
 const PAGE_BYTES: usize = 1 << 20;
@@ -243,20 +244,15 @@ fn encode<'a, V: Values<'a>>(
     compression: Compression,
     compressor: &mut zstd::bulk::Compressor<'_>,
 ) -> Result<EncodedChunk, ParquetError> {
-    let err = |what: &str| ParquetError::General(format!("`{}`: {what}", descr.path()));
-    if descr.max_rep_level() != 0 || descr.max_def_level() > 1 {
-        return Err(err("not a flat column"));
-    }
-    let optional = descr.max_def_level() == 1;
+    let (optional, rows, nulls) = flat_shape(&descr, arrays)?;
     let parts: Vec<V> = arrays
         .iter()
-        .map(|a| V::of(*a).ok_or_else(|| err("arrays of different types")))
+        .map(|a| {
+            V::of(*a).ok_or_else(|| {
+                ParquetError::General(format!("`{}`: arrays of different types", descr.path()))
+            })
+        })
         .collect::<Result<_, _>>()?;
-    let rows: usize = arrays.iter().map(|a| a.len()).sum();
-    let nulls: usize = arrays.iter().map(|a| a.null_count()).sum();
-    if !optional && nulls > 0 {
-        return Err(err("null in a required column"));
-    }
     // The validity of the whole chunk, offset 0: pages cut at multiples of 8 rows take
     // whole bytes of it.
     let validity = optional.then(|| validity(arrays, rows));
@@ -299,18 +295,13 @@ fn encode<'a, V: Values<'a>>(
                 }
             }
         }
-        let len = body.len();
-        pages.push(CompressedPage::new(
-            Page::DataPage {
-                buf: compress(body, compression, compressor)?,
-                num_values: (end - start) as u32,
-                encoding: Encoding::PLAIN,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
-            },
-            len,
-        ));
+        pages.push(data_page(
+            body,
+            end - start,
+            Encoding::PLAIN,
+            compression,
+            compressor,
+        )?);
         start = end;
     }
     let (statistics, value_bytes) = V::finish(stats, nulls as u64);

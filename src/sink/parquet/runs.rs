@@ -25,7 +25,7 @@ use parquet::errors::ParquetError;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use super::chunk::{ChunkInfo, EncodedChunk, assemble, compress, put_uleb128};
+use super::chunk::{ChunkInfo, EncodedChunk, assemble, compress, data_page, put_uleb128};
 
 /// Rows looked at to decide whether a column comes in runs.
 const SAMPLE_ROWS: usize = 1024;
@@ -117,7 +117,6 @@ pub fn encode_chunk(
     }
 
     let dict_len = dict.len();
-    let data_len = data.len();
     let pages = vec![
         CompressedPage::new(
             Page::DictionaryPage {
@@ -128,17 +127,13 @@ pub fn encode_chunk(
             },
             dict_len,
         ),
-        CompressedPage::new(
-            Page::DataPage {
-                buf: compress(data, compression, compressor)?,
-                num_values: rows as u32,
-                encoding: Encoding::RLE_DICTIONARY,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
-            },
-            data_len,
-        ),
+        data_page(
+            data,
+            rows,
+            Encoding::RLE_DICTIONARY,
+            compression,
+            compressor,
+        )?,
     ];
     let to_byte_array = |v: Option<&[u8]>| v.map(|v| ByteArray::from(v.to_vec()));
     assemble(
