@@ -4,6 +4,10 @@
 //! own file and a re-extracted window replaces its files as a unit (`begin_window` removes
 //! what an earlier attempt left). A file becomes visible only complete and durable: write
 //! to a temp name, fsync, rename, fsync the directory. Safe to call from many workers.
+//!
+//! Encoding: most column chunks are built by this sink's own submodules (`flat`, `dict`,
+//! `runs`, assembled by `chunk`), the rest by parquet-rs's Arrow column writers; the file
+//! around them (footer, Arrow schema, row groups) is parquet-rs's `SerializedFileWriter`.
 
 use std::fs::{self, File};
 use std::io::Write as _;
