@@ -12,10 +12,10 @@ use super::auth::{Credentials, Secret};
 use super::retry::{Decision, Outcome, RetryPolicy, classify};
 use crate::page::BufferPool;
 
-/// Region name → API domain (genesys-api.md §1).
 /// Bodies from this size up are read into pooled page buffers.
 const LARGE_BODY: usize = 64 << 10;
 
+/// Region name → API domain (genesys-api.md §1).
 const REGIONS: [(&str, &str); 17] = [
     ("us-east-1", "mypurecloud.com"),
     ("us-east-2", "use2.us-gov-pure.cloud"),

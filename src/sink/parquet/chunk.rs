@@ -144,6 +144,31 @@ pub fn data_page(
     ))
 }
 
+/// A PLAIN dictionary page of `entries` values whose encoding (`u32` length + bytes each)
+/// is `body`.
+pub fn dictionary_page(
+    body: Vec<u8>,
+    entries: usize,
+    compression: Compression,
+    compressor: &mut zstd::bulk::Compressor<'_>,
+) -> Result<CompressedPage, ParquetError> {
+    let len = body.len();
+    Ok(CompressedPage::new(
+        Page::DictionaryPage {
+            buf: compress(body, compression, compressor)?,
+            num_values: entries as u32,
+            encoding: Encoding::PLAIN,
+            is_sorted: false,
+        },
+        len,
+    ))
+}
+
+/// Bits per index into a dictionary of `entries` values (at least 1).
+pub fn index_bit_width(entries: usize) -> u32 {
+    (usize::BITS - entries.saturating_sub(1).leading_zeros()).max(1)
+}
+
 /// `buf` zstd-compressed with `compressor` (the file's level), or as it is.
 pub fn compress(
     buf: Vec<u8>,

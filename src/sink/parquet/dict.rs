@@ -20,15 +20,14 @@ use arrow_array::types::Int32Type;
 use arrow_array::{Array, DictionaryArray};
 use arrow_schema::DataType;
 use parquet::basic::{Compression, Encoding};
-use parquet::column::page::{CompressedPage, Page};
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
 use super::chunk::{
-    ChunkInfo, EncodedChunk, assemble, compress, data_page, flat_shape, put_uleb128, validity,
-    write_levels,
+    ChunkInfo, EncodedChunk, assemble, data_page, dictionary_page, flat_shape, index_bit_width,
+    put_uleb128, validity, write_levels,
 };
 
 /// Rows per data page: indexes are a few bits each, so pages stay small anyway.
@@ -53,7 +52,6 @@ pub fn encode_chunk(
     // The chunk's dictionary, and each non-null row's index into it.
     let mut entries: Vec<&[u8]> = Vec::new();
     let mut indexes: Vec<u32> = Vec::with_capacity(rows - nulls);
-    let mut row_ends: Vec<usize> = Vec::with_capacity(arrays.len());
     for array in arrays {
         let dict: &DictionaryArray<Int32Type> = array
             .as_dictionary_opt()
@@ -87,25 +85,20 @@ pub fn encode_chunk(
             None => keys.values().iter().try_for_each(|k| push(*k))?,
             Some(n) => n.valid_indices().try_for_each(|i| push(keys.values()[i]))?,
         }
-        row_ends.push(indexes.len());
     }
-    let bit_width = (u32::BITS - (entries.len().saturating_sub(1) as u32).leading_zeros()).max(1);
+    let bit_width = index_bit_width(entries.len());
 
     let mut dictionary = Vec::with_capacity(entries.iter().map(|e| e.len() + 4).sum());
     for e in &entries {
         dictionary.extend_from_slice(&(e.len() as u32).to_le_bytes());
         dictionary.extend_from_slice(e);
     }
-    let dictionary_len = dictionary.len();
-    let mut pages = vec![CompressedPage::new(
-        Page::DictionaryPage {
-            buf: compress(dictionary, compression, compressor)?,
-            num_values: entries.len() as u32,
-            encoding: Encoding::PLAIN,
-            is_sorted: false,
-        },
-        dictionary_len,
-    )];
+    let mut pages = vec![dictionary_page(
+        dictionary,
+        entries.len(),
+        compression,
+        compressor,
+    )?];
 
     let validity = optional.then(|| validity(arrays, rows));
     let (mut start, mut first_index) = (0, 0);

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow_schema::Schema;
+use arrow_schema::{DataType, Schema};
 use parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
 };
@@ -214,7 +214,7 @@ impl ParquetSink {
 const ZSTD_LEVEL: i32 = 1;
 
 /// Whether this sink encodes columns of type `ty` itself (`runs`, `flat`, `dict`).
-fn encoded_here(ty: &arrow_schema::DataType) -> bool {
+fn encoded_here(ty: &DataType) -> bool {
     flat::supports(ty) || dict::supports(ty)
 }
 
@@ -237,23 +237,22 @@ fn encode_row_group(
     let mut writers = writers.into_iter();
     let mut chunks = Vec::with_capacity(parquet_schema.num_columns());
     for (i, field) in schema.fields().iter().enumerate() {
-        if encoded_here(field.data_type()) {
+        let ty = field.data_type();
+        if encoded_here(ty) {
             let descr = parquet_schema.column(chunks.len());
             let arrays: Vec<&dyn Array> = group.iter().map(|b| b.column(i).as_ref()).collect();
-            if dict::supports(field.data_type()) {
-                let chunk = dict::encode_chunk(descr, &arrays, compression[i], compressor)?;
-                chunks.push(Chunk::Ours(chunk));
-                continue;
-            }
-            let strings: Vec<&StringArray> = arrays
-                .iter()
-                .filter_map(|a| a.as_any().downcast_ref::<StringArray>())
-                .collect();
-            // Parent ids on child rows: a dictionary of their runs.
-            let chunk = if !field.is_nullable()
-                && strings.len() == group.len()
-                && runs::comes_in_runs(&strings)
-            {
+            // Required strings may be parent ids on child rows: a dictionary of their runs.
+            let strings: Vec<&StringArray> = if *ty == DataType::Utf8 && !field.is_nullable() {
+                arrays
+                    .iter()
+                    .filter_map(|a| a.as_any().downcast_ref::<StringArray>())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let chunk = if dict::supports(ty) {
+                dict::encode_chunk(descr, &arrays, compression[i], compressor)?
+            } else if strings.len() == group.len() && runs::comes_in_runs(&strings) {
                 runs::encode_chunk(descr, &strings, compression[i], compressor)?
             } else {
                 flat::encode_chunk(descr, &arrays, compression[i], compressor)?
@@ -413,7 +412,7 @@ pub fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<u64, SinkEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_schema::{DataType, Field};
+    use arrow_schema::Field;
     use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::basic::Encoding;

@@ -19,13 +19,14 @@
 
 use arrow_array::{Array, StringArray};
 use parquet::basic::{Compression, Encoding};
-use parquet::column::page::{CompressedPage, Page};
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use super::chunk::{ChunkInfo, EncodedChunk, assemble, compress, data_page, put_uleb128};
+use super::chunk::{
+    ChunkInfo, EncodedChunk, assemble, data_page, dictionary_page, index_bit_width, put_uleb128,
+};
 
 /// Rows looked at to decide whether a column comes in runs.
 const SAMPLE_ROWS: usize = 1024;
@@ -107,26 +108,17 @@ pub fn encode_chunk(
 
     // Pass 2: the data page, one RLE run per value run: ULEB128(len << 1), then the entry
     // index little-endian in ceil(bit_width / 8) bytes.
-    let bit_width = (usize::BITS - entries.saturating_sub(1).leading_zeros()).max(1) as u8;
-    let index_bytes = usize::from(bit_width).div_ceil(8);
+    let bit_width = index_bit_width(entries);
+    let index_bytes = bit_width.div_ceil(8) as usize;
     let mut data = Vec::with_capacity(1 + entries * (index_bytes + 3));
-    data.push(bit_width);
+    data.push(bit_width as u8);
     for (index, len) in run_lens.iter().enumerate() {
         put_uleb128(&mut data, u64::from(*len) << 1);
         data.extend_from_slice(&(index as u32).to_le_bytes()[..index_bytes]);
     }
 
-    let dict_len = dict.len();
     let pages = vec![
-        CompressedPage::new(
-            Page::DictionaryPage {
-                buf: compress(dict, compression, compressor)?,
-                num_values: entries as u32,
-                encoding: Encoding::PLAIN,
-                is_sorted: false,
-            },
-            dict_len,
-        ),
+        dictionary_page(dict, entries, compression, compressor)?,
         data_page(
             data,
             rows,
