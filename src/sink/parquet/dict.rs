@@ -26,8 +26,8 @@ use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
 use super::chunk::{
-    ChunkInfo, EncodedChunk, assemble, data_page, dictionary_page, flat_shape, index_bit_width,
-    put_uleb128, validity, write_levels,
+    ChunkInfo, EncodedChunk, assemble, bit_pack, data_page, dictionary_page, flat_shape,
+    index_bit_width, put_uleb128, validity, write_levels,
 };
 
 /// Rows per data page: indexes are a few bits each, so pages stay small anyway.
@@ -176,21 +176,6 @@ fn put_hybrid(out: &mut Vec<u8>, values: &[u32], bit_width: u32) {
         put_uleb128(out, ((((i - start) / 8) as u64) << 1) | 1);
         bit_pack(out, &values[start..end], (i - start) / 8, bit_width);
         i = end;
-    }
-}
-
-/// `groups` groups of 8 values at `bit_width` bits each, least significant bit first;
-/// missing values of the last group are zeros.
-fn bit_pack(out: &mut Vec<u8>, values: &[u32], groups: usize, bit_width: u32) {
-    let (mut acc, mut bits) = (0u64, 0u32);
-    for k in 0..groups * 8 {
-        acc |= u64::from(values.get(k).copied().unwrap_or(0)) << bits;
-        bits += bit_width;
-        while bits >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            bits -= 8;
-        }
     }
 }
 

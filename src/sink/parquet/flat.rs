@@ -1,5 +1,6 @@
 //! Column chunks for flat string and integer columns (ids, names, timestamps, counts,
-//! `_version`, `_extra`): PLAIN values in v1 data pages of about `PAGE_BYTES`.
+//! `_version`, `_extra`): v1 data pages of about `PAGE_BYTES`, strings in
+//! DELTA_LENGTH_BYTE_ARRAY and integers PLAIN.
 //!
 //! Owns the page layout and statistics of such chunks; which columns take this path is
 //! `super`'s choice, and `chunk` writes the pages with their headers.
@@ -12,10 +13,11 @@
 //! encoding bit-packs values least significant bit first, which is Arrow's own layout,
 //! so a page's levels are a run header and a slice of the bitmap.
 //!
-//! Layout (standard Parquet v1): for an OPTIONAL column, `u32` byte length + levels, then
-//! the non-null values; for a REQUIRED one, only the values. PLAIN strings are a `u32`
-//! length + bytes, integers little-endian. Pages start at rows that are multiples of 8,
-//! so each page's levels are whole bytes of the bitmap.
+//! Layout (standard Parquet, v1 pages): for an OPTIONAL column, `u32` byte length +
+//! levels, then the non-null values; for a REQUIRED one, only the values. Strings are
+//! their lengths (DELTA_BINARY_PACKED) then their bytes back to back; integers are
+//! little-endian. Pages start at rows that are multiples of 8, so each page's levels are
+//! whole bytes of the bitmap.
 
 use arrow_array::cast::AsArray as _;
 use arrow_array::types::{
@@ -32,7 +34,8 @@ use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
 use super::chunk::{
-    ChunkInfo, EncodedChunk, assemble, data_page, flat_shape, validity, write_levels,
+    ChunkInfo, EncodedChunk, assemble, data_page, flat_shape, put_delta_binary_packed, validity,
+    write_levels,
 };
 
 /// Uncompressed bytes of values aimed at per data page (parquet-rs's default limit).
@@ -90,15 +93,21 @@ pub fn encode_chunk(
 trait Values<'a>: Sized {
     /// Running min and max.
     type Stats: Default;
+    /// How a data page holds the values.
+    const ENCODING: Encoding;
     fn of(array: &'a dyn Array) -> Option<Self>;
     /// Uncompressed PLAIN bytes of rows `[lo, hi)`, nulls counted as empty (an estimate
     /// for page sizing and buffer capacity).
     fn bytes(&self, lo: usize, hi: usize) -> usize;
-    /// Appends the PLAIN encoding of rows `[lo, hi)`, all valid, and updates `stats`.
-    fn write(&self, lo: usize, hi: usize, out: &mut Vec<u8>, stats: &mut Self::Stats);
+    /// Appends one page's values in `ENCODING`: the rows `[lo, hi)` of `parts[part]` for
+    /// each `(part, lo, hi)` of `runs` (all valid, in order), and updates `stats`.
+    fn write(parts: &[Self], runs: &[Run], out: &mut Vec<u8>, stats: &mut Self::Stats);
     /// The chunk's statistics and, for byte arrays, the bytes of all values.
     fn finish(stats: Self::Stats, nulls: u64) -> (Statistics, Option<i64>);
 }
+
+/// Valid rows `[lo, hi)` of part (array) `.0` of a chunk.
+type Run = (usize, usize, usize);
 
 struct Fixed<'a, T: ArrowPrimitiveType> {
     values: &'a [T::Native],
@@ -139,6 +148,7 @@ where
     T::Native: Integer,
 {
     type Stats = Option<(T::Native, T::Native)>;
+    const ENCODING: Encoding = Encoding::PLAIN;
 
     fn of(array: &'a dyn Array) -> Option<Self> {
         array
@@ -150,16 +160,18 @@ where
         (hi - lo) * size_of::<T::Native>()
     }
 
-    fn write(&self, lo: usize, hi: usize, out: &mut Vec<u8>, stats: &mut Self::Stats) {
-        let values = &self.values[lo..hi];
-        out.extend_from_slice(values.to_byte_slice());
-        let min = values.iter().copied().min();
-        let max = values.iter().copied().max();
-        if let (Some(lo), Some(hi)) = (min, max) {
-            *stats = Some(match *stats {
-                Some((a, b)) => (a.min(lo), b.max(hi)),
-                None => (lo, hi),
-            });
+    fn write(parts: &[Self], runs: &[Run], out: &mut Vec<u8>, stats: &mut Self::Stats) {
+        for &(part, lo, hi) in runs {
+            let values = &parts[part].values[lo..hi];
+            out.extend_from_slice(values.to_byte_slice());
+            let min = values.iter().copied().min();
+            let max = values.iter().copied().max();
+            if let (Some(lo), Some(hi)) = (min, max) {
+                *stats = Some(match *stats {
+                    Some((a, b)) => (a.min(lo), b.max(hi)),
+                    None => (lo, hi),
+                });
+            }
         }
     }
 
@@ -196,6 +208,7 @@ fn head(v: &[u8]) -> u64 {
 
 impl<'a> Values<'a> for Strings<'a> {
     type Stats = StringStats<'a>;
+    const ENCODING: Encoding = Encoding::DELTA_LENGTH_BYTE_ARRAY;
 
     fn of(array: &'a dyn Array) -> Option<Self> {
         array.as_string_opt::<i32>().map(|array| Self { array })
@@ -206,22 +219,40 @@ impl<'a> Values<'a> for Strings<'a> {
         (offsets[hi] - offsets[lo]).unsigned_abs() as usize + 4 * (hi - lo)
     }
 
-    fn write(&self, lo: usize, hi: usize, out: &mut Vec<u8>, stats: &mut Self::Stats) {
-        let offsets = self.array.value_offsets();
-        let data: &'a [u8] = self.array.value_data();
-        stats.value_bytes += i64::from(offsets[hi] - offsets[lo]);
-        for w in offsets[lo..=hi].windows(2) {
-            let v = &data[w[0].unsigned_abs() as usize..w[1].unsigned_abs() as usize];
-            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-            out.extend_from_slice(v);
-            let h = head(v);
-            if stats.min.is_none_or(|(mh, m)| h < mh || (h == mh && v < m)) {
-                stats.too_long |= v.len() > MAX_STAT_BYTES;
-                stats.min = Some((h, v));
-            }
-            if stats.max.is_none_or(|(mh, m)| h > mh || (h == mh && v > m)) {
-                stats.too_long |= v.len() > MAX_STAT_BYTES;
-                stats.max = Some((h, v));
+    /// DELTA_LENGTH_BYTE_ARRAY: the lengths (DELTA_BINARY_PACKED), then the bytes of all
+    /// values back to back, which for a run of valid rows is one slice of Arrow's value
+    /// buffer. PLAIN puts a 4-byte length before each value instead; on hex ids those
+    /// repeated `$\0\0\0` bytes feed zstd's match finder short false matches, and it
+    /// compressed them at 570 MB/s against 1.4 GB/s without (same ratio, measured).
+    fn write(parts: &[Self], runs: &[Run], out: &mut Vec<u8>, stats: &mut Self::Stats) {
+        let mut lengths = Vec::with_capacity(runs.iter().map(|r| r.2 - r.1).sum());
+        for &(part, lo, hi) in runs {
+            let offsets = &parts[part].array.value_offsets()[lo..=hi];
+            lengths.extend(offsets.windows(2).map(|w| w[1] - w[0]));
+        }
+        put_delta_binary_packed(out, &lengths);
+        for &(part, lo, hi) in runs {
+            let array = parts[part].array;
+            let offsets = &array.value_offsets()[lo..=hi];
+            let data: &'a [u8] = array.value_data();
+            let (first, last) = (
+                offsets[0].unsigned_abs() as usize,
+                offsets[hi - lo].unsigned_abs() as usize,
+            );
+            // Builders give null slots no bytes, but a valid run is contiguous either way.
+            out.extend_from_slice(&data[first..last]);
+            stats.value_bytes += (last - first) as i64;
+            for w in offsets.windows(2) {
+                let v = &data[w[0].unsigned_abs() as usize..w[1].unsigned_abs() as usize];
+                let h = head(v);
+                if stats.min.is_none_or(|(mh, m)| h < mh || (h == mh && v < m)) {
+                    stats.too_long |= v.len() > MAX_STAT_BYTES;
+                    stats.min = Some((h, v));
+                }
+                if stats.max.is_none_or(|(mh, m)| h > mh || (h == mh && v > m)) {
+                    stats.too_long |= v.len() > MAX_STAT_BYTES;
+                    stats.max = Some((h, v));
+                }
             }
         }
     }
@@ -265,6 +296,7 @@ fn encode<'a, V: Values<'a>>(
     let page_rows = ((PAGE_BYTES / per_row) & !7).max(8);
 
     let mut stats = V::Stats::default();
+    let mut runs: Vec<Run> = Vec::new();
     let mut pages = Vec::with_capacity(rows.div_ceil(page_rows));
     let mut start = 0;
     while start < rows || pages.is_empty() {
@@ -273,9 +305,10 @@ fn encode<'a, V: Values<'a>>(
         if let Some(validity) = &validity {
             write_levels(validity, start, end, &mut body);
         }
-        // Rows [start, end) of the chunk, part by part.
+        // Rows [start, end) of the chunk, part by part, as runs of valid rows.
+        runs.clear();
         let mut part_start = 0;
-        for (part, array) in parts.iter().zip(arrays) {
+        for (p, array) in arrays.iter().enumerate() {
             let (lo, hi) = (
                 start.max(part_start) - part_start,
                 end.min(part_start + array.len()).saturating_sub(part_start),
@@ -285,20 +318,21 @@ fn encode<'a, V: Values<'a>>(
                 continue;
             }
             match array.nulls().filter(|n| n.null_count() > 0) {
-                None => part.write(lo, hi, &mut body, &mut stats),
+                None => runs.push((p, lo, hi)),
                 Some(n) => {
                     let bits = n.inner();
-                    for (s, e) in BitSliceIterator::new(bits.values(), bits.offset() + lo, hi - lo)
-                    {
-                        part.write(lo + s, lo + e, &mut body, &mut stats);
-                    }
+                    runs.extend(
+                        BitSliceIterator::new(bits.values(), bits.offset() + lo, hi - lo)
+                            .map(|(s, e)| (p, lo + s, lo + e)),
+                    );
                 }
             }
         }
+        V::write(&parts, &runs, &mut body, &mut stats);
         pages.push(data_page(
             body,
             end - start,
-            Encoding::PLAIN,
+            V::ENCODING,
             compression,
             compressor,
         )?);
@@ -311,9 +345,9 @@ fn encode<'a, V: Values<'a>>(
         ChunkInfo {
             compression,
             encodings: if optional {
-                vec![Encoding::PLAIN, Encoding::RLE]
+                vec![V::ENCODING, Encoding::RLE]
             } else {
-                vec![Encoding::PLAIN]
+                vec![V::ENCODING]
             },
             rows: rows as u64,
             value_bytes,
@@ -519,5 +553,39 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// String lengths go out in DELTA_BINARY_PACKED: pages of 0, 1 and 2 values, a
+    /// partly filled miniblock, one block and a value over, and deltas that need wide
+    /// miniblocks both ways (empty strings beside 70 000-byte ones) must read back.
+    #[test]
+    fn string_lengths_read_back_at_block_edges_and_wide_deltas() {
+        for n in [0usize, 1, 2, 33, 128, 129, 130, 257] {
+            let value = |i: usize| match i % 5 {
+                0 => String::new(),
+                1 => "w".repeat(70_000 + i),
+                2 => format!("{i}"),
+                _ => "é".repeat(i % 17),
+            };
+            let strings = StringArray::from_iter((0..n).map(|i| (i % 7 != 4).then(|| value(i))));
+            let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+            let batch = RecordBatch::try_new(schema, vec![Arc::new(strings) as ArrayRef])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let root = std::env::temp_dir().join(format!("gx-delta-{}-{n}", std::process::id()));
+            let sink = ParquetSink::new(&root, 64 << 20).unwrap_or_else(|e| panic!("{e}"));
+            let file = Bytes::from(
+                sink.encode(std::slice::from_ref(&batch))
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+            let back: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
+                .and_then(|r| r.build())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|e| panic!("{e}"));
+            let back = arrow_select::concat::concat_batches(&batch.schema(), &back)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(back, batch, "{n} values");
+            let _ = std::fs::remove_dir_all(&root);
+        }
     }
 }
