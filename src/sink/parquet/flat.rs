@@ -34,8 +34,8 @@ use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
 use super::chunk::{
-    ChunkInfo, EncodedChunk, assemble, data_page, flat_shape, put_delta_binary_packed, validity,
-    write_levels,
+    ChunkInfo, EncodedChunk, assemble, data_page, flat_shape, head, put_delta_binary_packed,
+    validity, write_levels,
 };
 
 /// Uncompressed bytes of values aimed at per data page (parquet-rs's default limit).
@@ -194,16 +194,6 @@ struct StringStats<'a> {
     /// Set when a min or max longer than `MAX_STAT_BYTES` was seen: no min/max then.
     too_long: bool,
     value_bytes: i64,
-}
-
-/// The first 8 bytes of `v`, zero-padded, as a big-endian integer: comparing two heads
-/// orders the values whenever the heads differ.
-#[inline]
-fn head(v: &[u8]) -> u64 {
-    let mut buf = [0u8; 8];
-    let n = v.len().min(8);
-    buf[..n].copy_from_slice(&v[..n]);
-    u64::from_be_bytes(buf)
 }
 
 impl<'a> Values<'a> for Strings<'a> {

@@ -25,7 +25,8 @@ use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
 use super::chunk::{
-    ChunkInfo, EncodedChunk, assemble, data_page, dictionary_page, index_bit_width, put_uleb128,
+    ChunkInfo, EncodedChunk, assemble, data_page, dictionary_page, head, index_bit_width,
+    put_uleb128, same_bytes,
 };
 
 /// Rows looked at to decide whether a column comes in runs.
@@ -72,8 +73,9 @@ pub fn encode_chunk(
     let mut run_lens: Vec<u32> = Vec::new();
     let mut rows: usize = 0;
     let mut value_bytes: i64 = 0;
-    let mut min: Option<&[u8]> = None;
-    let mut max: Option<&[u8]> = None;
+    // Min and max with their first 8 bytes as integers (see `head`).
+    let mut min: Option<(u64, &[u8])> = None;
+    let mut max: Option<(u64, &[u8])> = None;
     let mut last: Option<&[u8]> = None;
     for array in arrays {
         if array.null_count() > 0 {
@@ -85,7 +87,7 @@ pub fn encode_chunk(
         for i in 0..array.len() {
             let v = array.value(i).as_bytes();
             value_bytes += v.len() as i64;
-            if last == Some(v) {
+            if last.is_some_and(|l| same_bytes(l, v)) {
                 if let Some(n) = run_lens.last_mut() {
                     *n += 1;
                 }
@@ -95,11 +97,12 @@ pub fn encode_chunk(
             run_lens.push(1);
             dict.extend_from_slice(&(v.len() as u32).to_le_bytes());
             dict.extend_from_slice(v);
-            if min.is_none_or(|m| v < m) {
-                min = Some(v);
+            let h = head(v);
+            if min.is_none_or(|(mh, m)| h < mh || (h == mh && v < m)) {
+                min = Some((h, v));
             }
-            if max.is_none_or(|m| v > m) {
-                max = Some(v);
+            if max.is_none_or(|(mh, m)| h > mh || (h == mh && v > m)) {
+                max = Some((h, v));
             }
         }
         rows += array.len();
@@ -127,7 +130,7 @@ pub fn encode_chunk(
             compressor,
         )?,
     ];
-    let to_byte_array = |v: Option<&[u8]>| v.map(|v| ByteArray::from(v.to_vec()));
+    let to_byte_array = |v: Option<(u64, &[u8])>| v.map(|(_, v)| ByteArray::from(v.to_vec()));
     assemble(
         descr,
         pages,
