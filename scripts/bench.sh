@@ -33,7 +33,7 @@ peak_rss() { # runs a command, prints its peak RSS in MB and its CPU seconds (us
 import resource, subprocess, sys
 subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{r.ru_maxrss / 1024:.0f} {r.ru_utime + r.ru_stime:.2f}")
+print(f"{r.ru_maxrss / 1024:.0f} {r.ru_utime + r.ru_stime:.2f} {r.ru_utime:.2f} {r.ru_stime:.2f}")
 PY
 }
 
@@ -44,16 +44,17 @@ for DAYS in $(printf '%s\n' $SMALL_DAYS $LARGE_DAYS $REPLAY_DAYS | sort -un); do
     summary "$T/bf$DAYS" "== backfill sim→parquet, $PROFILE, $DAYS day(s): {rows} rows, {mb:.0f} MB JSON in {duration_s:.2f}s = {rows_per_s:,.0f} rows/s, {input_mb_per_s:.0f} MB/s"
 done
 
-# Replay: one untimed warm-up, then 3 runs per thread count; prints the median and the best.
-# On a VM the first touch of memory the host has reclaimed costs up to 0.4 s of kernel time
-# in one run and nothing in the next, so a single run is not a figure.
+# Replay: one untimed warm-up, then 5 runs per thread count; prints the median, the best and
+# the worst. On a VM the first touch of memory the host has reclaimed costs up to 0.8 s of
+# kernel time in one run and 0.1 s in the next, so a single run is not a figure; user and
+# system CPU are printed apart so that this noise shows.
 # Each run writes to a directory of its own, all removed at exit: on ext4 without a
 # journal (this VM's disk), creating a file right after deleting hundreds scans the
 # recently deleted inodes (`recently_deleted` in perf, ~4% of a run), a cost of the
 # benchmark's clean-up, not of the replay.
 $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$T/rp-warm" --threads 2 --no-progress >/dev/null
 for THREADS in 1 2; do
-    for RUN in 1 2 3; do
+    for RUN in 1 2 3 4 5; do
         OUT="$T/rp-$THREADS-$RUN"
         RSS_CPU=$(peak_rss $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads $THREADS --no-progress)
         summary "$OUT" "{input_mb_per_s:.1f} {rows_per_s:.0f} {mb:.0f} $RSS_CPU"
@@ -61,16 +62,16 @@ for THREADS in 1 2; do
 import sys
 runs = [l.split() for l in sys.stdin]
 mbs = [float(r[0]) for r in runs]
-med = runs[1]
+med = runs[len(runs) // 2]
 # Per CPU-second: all threads' user + system time, so work the persist threads and the
 # kernel do beside the transform threads counts too.
-print(f'== replay $REPLAY_DAYS day(s), $THREADS thread(s): {med[2]} MB JSON, median {mbs[1]:.0f} MB/s (best {mbs[2]:.0f}, worst {mbs[0]:.0f}) of 3 runs, {float(med[1]):,.0f} rows/s, {float(med[2]) / float(med[4]):.0f} MB per CPU-second ({med[4]} s), peak RSS {max(int(r[3]) for r in runs)} MB')
+print(f'== replay $REPLAY_DAYS day(s), $THREADS thread(s): {med[2]} MB JSON, median {mbs[len(mbs) // 2]:.0f} MB/s (best {mbs[-1]:.0f}, worst {mbs[0]:.0f}) of {len(runs)} runs, {float(med[1]):,.0f} rows/s, {float(med[2]) / float(med[4]):.0f} MB per CPU-second ({med[4]} s: user {med[5]}, system {med[6]}), peak RSS {max(int(r[3]) for r in runs)} MB')
 "
 done
 # Peak RSS at two input sizes 10x apart.
 for DAYS in $SMALL_DAYS $LARGE_DAYS; do
     RSS_CPU=$(peak_rss $BIN replay --input "$T/raw$DAYS" --out "$T/rss$DAYS" --threads 2 --no-progress)
-    summary "$T/rss$DAYS" "== replay $DAYS day(s), 2 threads: {mb:.0f} MB JSON in {duration_s:.2f}s = {input_mb_per_s:.0f} MB/s, peak RSS ${RSS_CPU% *} MB"
+    summary "$T/rss$DAYS" "== replay $DAYS day(s), 2 threads: {mb:.0f} MB JSON in {duration_s:.2f}s = {input_mb_per_s:.0f} MB/s, peak RSS ${RSS_CPU%% *} MB"
 done
 
 # API budget under a 429 storm: the simulator enforces a real 600/min budget and injects
