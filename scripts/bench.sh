@@ -108,7 +108,7 @@ $BIN sim bench --profile $PROFILE --from 2024-03-04 --days 5 | python3 -c "
 import json, sys
 r = json.load(sys.stdin)
 passes = ', '.join(f'{t:.3f}s' for t in r['pass_s'])
-print(f\"== simulator serves {r['pages']} pages, {r['bytes']/1e6:.0f} MB over HTTP at {r['serve_mb_per_s']:.0f} MB/s (median of 3 passes: {passes}; job generation {r['job_wait_s']:.2f}s, separate)\")
+print(f\"== simulator serves {r['pages']} pages, {r['bytes']/1e6:.0f} MB over HTTP at {r['serve_mb_per_s']:.0f} MB/s (median of {len(r['pass_s'])} passes: {passes}; job generation {r['job_wait_s']:.2f}s, separate)\")
 "
 
 if [ "$QUICK" != "--quick" ]; then
