@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints the figures the issues ask for, with the machine they ran on:
-#   - replay (parse + flatten + Parquet write) MB/s and rows/s at 1 and 2 threads
+#   - replay (parse + flatten + Parquet write) MB/s and rows/s at 1 and 2 threads, and at
+#     1 thread with the opt-in --parquet-strings delta-length
 #   - peak RSS of replay at two input sizes 10x apart
 #   - simulator → Parquet backfill rows/s
 #   - simulator page-serving MB/s (must outpace the pipeline)
@@ -53,10 +54,12 @@ done
 # recently deleted inodes (`recently_deleted` in perf, ~4% of a run), a cost of the
 # benchmark's clean-up, not of the replay.
 $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$T/rp-warm" --threads 2 --no-progress >/dev/null
-for THREADS in 1 2; do
+replay_runs() { # THREADS LABEL [replay flags...]: 5 runs, one line of figures
+    local THREADS=$1 LABEL=$2
+    shift 2
     for RUN in 1 2 3 4 5; do
-        OUT="$T/rp-$THREADS-$RUN"
-        RSS_CPU=$(peak_rss $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads $THREADS --no-progress)
+        OUT=$(mktemp -d "$T/rp-XXXXXX")   # empty and never used before (see above)
+        RSS_CPU=$(peak_rss $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads $THREADS --no-progress "$@")
         summary "$OUT" "{input_mb_per_s:.1f} {rows_per_s:.0f} {mb:.0f} $RSS_CPU"
     done | sort -n | python3 -c "
 import sys
@@ -65,9 +68,13 @@ mbs = [float(r[0]) for r in runs]
 med = runs[len(runs) // 2]
 # Per CPU-second: all threads' user + system time, so work the persist threads and the
 # kernel do beside the transform threads counts too.
-print(f'== replay $REPLAY_DAYS day(s), $THREADS thread(s): {med[2]} MB JSON, median {mbs[len(mbs) // 2]:.0f} MB/s (best {mbs[-1]:.0f}, worst {mbs[0]:.0f}) of {len(runs)} runs, {float(med[1]):,.0f} rows/s, {float(med[2]) / float(med[4]):.0f} MB per CPU-second ({med[4]} s: user {med[5]}, system {med[6]}), peak RSS {max(int(r[3]) for r in runs)} MB')
+print(f'== replay $REPLAY_DAYS day(s), $LABEL: {med[2]} MB JSON, median {mbs[len(mbs) // 2]:.0f} MB/s (best {mbs[-1]:.0f}, worst {mbs[0]:.0f}) of {len(runs)} runs, {float(med[1]):,.0f} rows/s, {float(med[2]) / float(med[4]):.0f} MB per CPU-second ({med[4]} s: user {med[5]}, system {med[6]}), peak RSS {max(int(r[3]) for r in runs)} MB')
 "
-done
+}
+replay_runs 1 "1 thread(s)"
+replay_runs 2 "2 thread(s)"
+# The opt-in string encoding (README, Tables): what it saves on the same pages.
+replay_runs 1 "1 thread(s), --parquet-strings delta-length" --parquet-strings delta-length
 # Peak RSS at two input sizes 10x apart.
 for DAYS in $SMALL_DAYS $LARGE_DAYS; do
     RSS_CPU=$(peak_rss $BIN replay --input "$T/raw$DAYS" --out "$T/rss$DAYS" --threads 2 --no-progress)

@@ -76,6 +76,17 @@ pub enum SinkKind {
     Clickhouse,
 }
 
+/// Encoding of Parquet string columns other than enumerations and parent ids.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParquetStrings {
+    /// PLAIN: read by every Parquet reader.
+    Plain,
+    /// DELTA_LENGTH_BYTE_ARRAY: about 5% less CPU per run and 2% smaller files, but a
+    /// format 2.x encoding some readers lack (Spark < 3.4 vectorized, Velox-based engines
+    /// before 2026, Iceberg's vectorized reader).
+    DeltaLength,
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
     None,
@@ -94,6 +105,10 @@ pub struct SinkArgs {
     /// File whose first line is the ClickHouse password (else CLICKHOUSE_PASSWORD, else empty).
     #[arg(long)]
     pub clickhouse_password_file: Option<PathBuf>,
+    /// Parquet string encoding: plain for any reader, delta-length for a little speed
+    /// and size where every reader of the files supports it (see the README).
+    #[arg(long, value_enum, default_value = "plain")]
+    pub parquet_strings: ParquetStrings,
     /// Block compression on the wire: lz4 pays off on real networks, not on loopback.
     #[arg(long, value_enum, default_value = "none")]
     pub clickhouse_compression: Compression,

@@ -9,7 +9,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::checkpoint::CheckpointStore;
-use crate::cli::{BackfillArgs, Compression, Pipeline, ReplayArgs, SinkArgs, SinkKind};
+use crate::cli::{
+    BackfillArgs, Compression, ParquetStrings, Pipeline, ReplayArgs, SinkArgs, SinkKind,
+};
 use crate::genesys::{ApiCounters, ApiError, Client, ClientConfig, Credentials, Secret};
 use crate::page::Window;
 use crate::pipeline::backfill::{Backfill, FetchReport};
@@ -19,7 +21,7 @@ use crate::progress::Progress;
 use crate::sim::data::{MS_PER_DAY, parse_day};
 use crate::sim::{SimConfig, SimServer};
 use crate::sink::clickhouse::{ClickHouseConfig, ClickHouseSink, load_password};
-use crate::sink::parquet::{DATASET, ParquetSink, write_durably};
+use crate::sink::parquet::{DATASET, ParquetSink, StringEncoding, write_durably};
 use crate::sink::{Sink, SinkError};
 
 #[derive(Debug, thiserror::Error)]
@@ -115,8 +117,13 @@ fn open_sink(
         .map_err(|e| RunError::Pipeline(PipelineError::Sink(SinkError::io(out, e))))?;
     match args.sink {
         SinkKind::Parquet => {
+            let strings = match args.parquet_strings {
+                ParquetStrings::Plain => StringEncoding::Plain,
+                ParquetStrings::DeltaLength => StringEncoding::DeltaLength,
+            };
             let sink = ParquetSink::new(out, pipeline.row_group_mib << 20)
-                .map_err(|e| RunError::Pipeline(e.into()))?;
+                .map_err(|e| RunError::Pipeline(e.into()))?
+                .with_string_encoding(strings);
             Ok((Box::new(sink), DATASET.to_string()))
         }
         SinkKind::Clickhouse => {

@@ -42,6 +42,20 @@ pub const DATASET: &str = "details";
 pub struct ParquetSink {
     root: PathBuf,
     props: WriterProperties,
+    strings: StringEncoding,
+}
+
+/// How flat string columns (not enumerations, not parent ids in runs) are encoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StringEncoding {
+    /// PLAIN: a `u32` length before each value. Every Parquet reader reads it.
+    #[default]
+    Plain,
+    /// DELTA_LENGTH_BYTE_ARRAY: all lengths first (DELTA_BINARY_PACKED), then the bytes
+    /// back to back. zstd compresses hex ids 2.6× faster this way (PLAIN's repeated length
+    /// bytes give its match finder short false matches) and 6% smaller; a replay takes ~5%
+    /// less CPU. A format 2.x encoding: some readers still lack it, hence not the default.
+    DeltaLength,
 }
 
 impl ParquetSink {
@@ -72,7 +86,15 @@ impl ParquetSink {
         Ok(Self {
             root: root.to_path_buf(),
             props,
+            strings: StringEncoding::default(),
         })
+    }
+
+    /// The same sink, writing flat string columns in `strings`.
+    #[must_use]
+    pub fn with_string_encoding(mut self, strings: StringEncoding) -> Self {
+        self.strings = strings;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -199,6 +221,7 @@ impl ParquetSink {
                 writers,
                 &compression,
                 &mut compressor,
+                self.strings,
             )?;
             let mut row_group = file.next_row_group()?;
             for chunk in chunks {
@@ -237,6 +260,7 @@ fn encode_row_group(
     writers: Vec<ArrowColumnWriter>,
     compression: &[Compression],
     compressor: &mut zstd::bulk::Compressor<'_>,
+    string_encoding: StringEncoding,
 ) -> Result<Vec<Chunk>, ParquetError> {
     let mut writers = writers.into_iter();
     let mut chunks = Vec::with_capacity(parquet_schema.num_columns());
@@ -259,7 +283,7 @@ fn encode_row_group(
             } else if strings.len() == group.len() && runs::comes_in_runs(&strings) {
                 runs::encode_chunk(descr, &strings, compression[i], compressor)?
             } else {
-                flat::encode_chunk(descr, &arrays, compression[i], compressor)?
+                flat::encode_chunk(descr, &arrays, compression[i], compressor, string_encoding)?
             };
             chunks.push(Chunk::Ours(chunk));
             continue;
