@@ -21,6 +21,7 @@ use tiny_http::{Header, Method, Request, Response, StatusCode};
 
 use super::data::{Generator, MS_PER_DAY, Profile, iso};
 use super::faults::{Dice, FaultCounters, FaultPlan, FaultReport, fraction};
+use crate::page::BufferPool;
 use crate::transform::timestamp::parse_iso_ms;
 
 /// Simulator settings (`genesys-etl sim serve --help` lists them).
@@ -132,6 +133,9 @@ struct Shared {
     cursor_key: u64,
     dice: Dice,
     injected: FaultCounters,
+    /// Results-page bodies go round: a fresh multi-MB `Vec` per page was memory the
+    /// kernel had to map and zero on first touch, most of a serving pass in perf.
+    bodies: BufferPool,
 }
 
 /// A running simulator; dropping it stops the server threads.
@@ -186,6 +190,7 @@ impl SimServer {
             generator,
             state: Mutex::new(State::default()),
             stats: SimStats::default(),
+            bodies: BufferPool::new(threads_n),
         });
         let stopping = Arc::new(AtomicBool::new(false));
         let threads = (0..threads_n)
@@ -298,8 +303,9 @@ const RAW_FROM: usize = 64 << 10;
 
 /// Sends `reply`. Small ones go through tiny_http. A results page is written to the raw
 /// connection in one `write_all`: tiny_http copies a body through an 8 KiB buffer, one
-/// `send` per 8 KiB, which held serving to ~1.2 GB/s (28 k sends for 231 MB).
-fn send(req: Request, reply: Reply) {
+/// `send` per 8 KiB, which held serving to ~1.2 GB/s (28 k sends for 231 MB). Hands
+/// such a body back for reuse.
+fn send(req: Request, reply: Reply) -> Option<Vec<u8>> {
     let correlation = format!("{:016x}", now_ms());
     if reply.body.len() >= RAW_FROM {
         let mut head = format!(
@@ -317,7 +323,7 @@ fn send(req: Request, reply: Reply) {
             .write_all(head.as_bytes())
             .and_then(|()| w.write_all(&reply.body))
             .and_then(|()| w.flush());
-        return;
+        return Some(reply.body);
     }
     // Every body is in memory: send its length rather than tiny_http's chunked encoding
     // above 32 KiB, so a client can read a page into one buffer of the right size.
@@ -334,6 +340,7 @@ fn send(req: Request, reply: Reply) {
         }
     }
     let _ = req.respond(r);
+    None
 }
 
 /// Platform error body (genesys-api.md §2.1).
@@ -367,7 +374,9 @@ fn handle(shared: &Arc<Shared>, mut req: Request) {
     if reply.status == 401 {
         shared.stats.status_401.fetch_add(1, Ordering::Relaxed);
     }
-    send(req, reply);
+    if let Some(body) = send(req, reply) {
+        shared.bodies.give(body);
+    }
 }
 
 fn route(
@@ -885,7 +894,7 @@ fn results(shared: &Shared, id: &str, query: &HashMap<String, String>) -> Reply 
         page_size
     };
     let end = (offset + take).min(data.len());
-    let mut body = Vec::with_capacity(
+    let mut body = shared.bodies.take(
         data[offset..end]
             .iter()
             .map(|c| c.json.len() + 1)
