@@ -1,6 +1,6 @@
 //! Column chunks for flat string and integer columns (ids, names, timestamps, counts,
-//! `_version`, `_extra`): v1 data pages of about `PAGE_BYTES`, strings in
-//! DELTA_LENGTH_BYTE_ARRAY and integers PLAIN.
+//! `_version`, `_extra`): v1 data pages of about `PAGE_BYTES`, integers PLAIN, strings
+//! PLAIN or, when asked (`StringEncoding::DeltaLength`), DELTA_LENGTH_BYTE_ARRAY.
 //!
 //! Owns the page layout and statistics of such chunks; which columns take this path is
 //! `super`'s choice, and `chunk` writes the pages with their headers.
@@ -14,9 +14,9 @@
 //! so a page's levels are a run header and a slice of the bitmap.
 //!
 //! Layout (standard Parquet, v1 pages): for an OPTIONAL column, `u32` byte length +
-//! levels, then the non-null values; for a REQUIRED one, only the values. Strings are
-//! their lengths (DELTA_BINARY_PACKED) then their bytes back to back; integers are
-//! little-endian. Pages start at rows that are multiples of 8, so each page's levels are
+//! levels, then the non-null values; for a REQUIRED one, only the values. PLAIN strings
+//! are a `u32` length + bytes each; DELTA_LENGTH_BYTE_ARRAY ones are all lengths
+//! (DELTA_BINARY_PACKED), then all bytes back to back; integers are little-endian. Pages start at rows that are multiples of 8, so each page's levels are
 //! whole bytes of the bitmap.
 
 use arrow_array::cast::AsArray as _;
