@@ -186,7 +186,7 @@ impl ParquetSink {
         let mut buf = Vec::with_capacity(size / 16);
         let mut file =
             SerializedFileWriter::new(&mut buf, parquet_schema.root_schema_ptr(), props)?;
-        let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
+        let mut compressors = Compressors::new()?;
         let zstd = Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?);
         let compression: Vec<Compression> = all_null
             .iter()
@@ -220,7 +220,7 @@ impl ParquetSink {
                 group,
                 writers,
                 &compression,
-                &mut compressor,
+                &mut compressors,
                 self.strings,
             )?;
             let mut row_group = file.next_row_group()?;
@@ -239,6 +239,73 @@ impl ParquetSink {
 
 /// zstd level of every page: `ZstdLevel::default()`, the level crates.md measured.
 const ZSTD_LEVEL: i32 = 1;
+
+/// The zstd compressors of one file, both at `ZSTD_LEVEL`.
+struct Compressors {
+    general: zstd::bulk::Compressor<'static>,
+    /// For columns of UUIDs in text (every Genesys id): a hash table of 2^10 entries and
+    /// matches of 7 bytes or more. Random hex has no real matches shorter than a whole
+    /// id, and level 1's larger table (2^13+) missed cache on every probe. On a month of
+    /// ids (measured in-process, 1 MiB pages): participant ids 610 → 821 MB/s at a 1%
+    /// lower ratio, segment session ids 850 → 1056 MB/s at a 2% higher one. Not for other
+    /// text: on `_extra` JSON the same settings cost 13% of the ratio.
+    ids: zstd::bulk::Compressor<'static>,
+}
+
+impl Compressors {
+    fn new() -> Result<Self, ParquetError> {
+        use zstd::zstd_safe::CParameter;
+        let mut ids = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
+        ids.set_parameter(CParameter::HashLog(10))?;
+        ids.set_parameter(CParameter::MinMatch(7))?;
+        Ok(Self {
+            general: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+            ids,
+        })
+    }
+}
+
+/// Values looked at to decide whether a string column holds distinct UUIDs.
+const UUID_SAMPLE: usize = 256;
+
+/// Whether a string column holds UUIDs in text that do not come back: its first non-null
+/// values (up to `UUID_SAMPLE`, at least one) are all 36 bytes of hex digits with `-` at
+/// 8, 13, 18 and 23, and 90% of its runs of equal values are distinct. Ids of a few
+/// hundred agents or queues recur far apart, and the small hash table of `ids` would
+/// miss them: `user_id` came out 2.6× larger with it.
+fn holds_uuids(arrays: &[&dyn Array]) -> bool {
+    let is_uuid = |v: &[u8]| {
+        v.len() == 36
+            && v.iter().enumerate().all(|(i, &b)| match i {
+                8 | 13 | 18 | 23 => b == b'-',
+                _ => b.is_ascii_hexdigit(),
+            })
+    };
+    let mut heads: Vec<&[u8]> = Vec::with_capacity(UUID_SAMPLE);
+    let mut seen = 0;
+    'sample: for a in arrays {
+        let Some(strings) = a.as_any().downcast_ref::<StringArray>() else {
+            return false;
+        };
+        for v in strings.iter().flatten() {
+            let v = v.as_bytes();
+            if !is_uuid(v) {
+                return false;
+            }
+            if heads.last() != Some(&v) {
+                heads.push(v);
+            }
+            seen += 1;
+            if seen == UUID_SAMPLE {
+                break 'sample;
+            }
+        }
+    }
+    let runs = heads.len();
+    heads.sort_unstable();
+    heads.dedup();
+    runs > 0 && heads.len() * 10 >= runs * 9
+}
 
 /// Whether this sink encodes columns of type `ty` itself (`runs`, `flat`, `dict`).
 fn encoded_here(ty: &DataType) -> bool {
@@ -259,7 +326,7 @@ fn encode_row_group(
     group: &[RecordBatch],
     writers: Vec<ArrowColumnWriter>,
     compression: &[Compression],
-    compressor: &mut zstd::bulk::Compressor<'_>,
+    compressors: &mut Compressors,
     string_encoding: StringEncoding,
 ) -> Result<Vec<Chunk>, ParquetError> {
     let mut writers = writers.into_iter();
@@ -277,6 +344,11 @@ fn encode_row_group(
                     .collect()
             } else {
                 Vec::new()
+            };
+            let compressor = if *ty == DataType::Utf8 && holds_uuids(&arrays) {
+                &mut compressors.ids
+            } else {
+                &mut compressors.general
             };
             let chunk = if dict::supports(ty) {
                 dict::encode_chunk(descr, &arrays, compression[i], compressor)?
@@ -569,5 +641,46 @@ mod tests {
         want.sort();
         assert_eq!((removed, left), (2, want));
         let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn only_columns_of_distinct_uuids_get_the_id_compressor() {
+        let uuid = |i: u64| {
+            let h = format!(
+                "{:032x}",
+                u128::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C)
+            );
+            format!(
+                "{}-{}-{}-{}-{}",
+                &h[..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..]
+            )
+        };
+        let column = |values: Vec<Option<String>>| StringArray::from(values);
+        // Distinct ids, each repeated over a few rows (a parent id on its children), with
+        // nulls in between, across two batches.
+        let a = column(
+            (0..300)
+                .map(|i| (i % 5 != 0).then(|| uuid(i / 3)))
+                .collect(),
+        );
+        let b = column((300..400).map(|i| Some(uuid(i / 3))).collect());
+        assert!(holds_uuids(&[&a as &dyn Array, &b]));
+        // A few hundred agents, recurring far apart: the general compressor.
+        let agents = column((0..400).map(|i| Some(uuid(i * 7 % 150))).collect());
+        assert!(!holds_uuids(&[&agents as &dyn Array]));
+        // Not UUIDs: wrong length, a missing hyphen, a non-hex digit.
+        let mut not_hex = uuid(1);
+        not_hex.replace_range(0..1, "g");
+        for odd in [format!("{}0", uuid(1)), uuid(1).replace('-', "0"), not_hex] {
+            let c = column(vec![Some(uuid(2)), Some(odd.clone())]);
+            assert!(!holds_uuids(&[&c as &dyn Array]), "{odd}");
+        }
+        // No value at all: nothing to judge by.
+        let empty = column(vec![None, None]);
+        assert!(!holds_uuids(&[&empty as &dyn Array]));
     }
 }
