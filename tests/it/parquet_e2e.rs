@@ -91,18 +91,23 @@ fn replay_of_archived_pages_equals_the_backfill() {
     assert_eq!(ra["tables"], rb["tables"]);
 }
 
+/// The simulator's 2024-03-04 into `out`, its results pages saved as they are in `raw`.
+fn backfill_one_day_archiving_pages(out: &std::path::Path, raw: &str) {
+    run_ok(&backfill_args(
+        out.to_str().unwrap(),
+        "2024-03-04",
+        "2024-03-05",
+        &["--archive-raw", raw],
+    ));
+}
+
 /// `--parquet-strings delta-length` changes how string columns are laid out, never what
 /// they hold: pyarrow and duckdb read the same rows as from the default PLAIN files.
 #[test]
 fn delta_length_strings_hold_the_same_rows_as_plain_ones() {
     let (raw, a, b) = (tmp(), tmp(), tmp());
     let praw = raw.path().to_str().unwrap();
-    run_ok(&backfill_args(
-        a.path().to_str().unwrap(),
-        "2024-03-04",
-        "2024-03-05",
-        &["--archive-raw", praw],
-    ));
+    backfill_one_day_archiving_pages(a.path(), praw);
     run_ok(&[
         "replay",
         "--input",
@@ -144,12 +149,7 @@ fn gzipped_pages_replay_like_plain_ones() {
     use std::io::Write as _;
     let (raw, gz, a, b) = (tmp(), tmp(), tmp(), tmp());
     let praw = raw.path().to_str().unwrap();
-    run_ok(&backfill_args(
-        a.path().to_str().unwrap(),
-        "2024-03-04",
-        "2024-03-05",
-        &["--archive-raw", praw],
-    ));
+    backfill_one_day_archiving_pages(a.path(), praw);
     for entry in std::fs::read_dir(raw.path()).unwrap() {
         let p = entry.unwrap().path();
         let name = format!("{}.gz", p.file_name().unwrap().to_str().unwrap());

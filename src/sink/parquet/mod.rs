@@ -345,7 +345,12 @@ fn encode_row_group(
             } else {
                 Vec::new()
             };
-            let compressor = if *ty == DataType::Utf8 && holds_uuids(&arrays) {
+            // Only zstd has settings to choose; an all-null chunk is stored uncompressed,
+            // and sampling it for UUIDs would walk every row to find no value.
+            let compressor = if compression[i] != Compression::UNCOMPRESSED
+                && *ty == DataType::Utf8
+                && holds_uuids(&arrays)
+            {
                 &mut compressors.ids
             } else {
                 &mut compressors.general
