@@ -7,7 +7,7 @@ use arrow_array::builder::{
     ArrayBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder,
     PrimitiveBuilder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder, UInt64Builder,
 };
-use arrow_array::types::Int32Type;
+use arrow_array::types::{Int32Type, UInt32Type};
 use arrow_array::{ArrayRef, ArrowPrimitiveType, DictionaryArray, RecordBatch, StringArray};
 use arrow_schema::ArrowError;
 
@@ -25,6 +25,7 @@ pub enum ColumnBuilder {
     Float64(Float64Builder),
     Bool(BooleanBuilder),
     Utf8List(ListBuilder<StringBuilder>),
+    ParentId(ParentIdBuilder),
 }
 
 impl ColumnBuilder {
@@ -40,6 +41,7 @@ impl ColumnBuilder {
             ColumnType::Float64 => Self::Float64(Float64Builder::new()),
             ColumnType::Bool => Self::Bool(BooleanBuilder::new()),
             ColumnType::Utf8List => Self::Utf8List(ListBuilder::new(StringBuilder::new())),
+            ColumnType::ParentId => Self::ParentId(ParentIdBuilder::default()),
         }
     }
 
@@ -55,6 +57,7 @@ impl ColumnBuilder {
             Self::Float64(b) => b.append_null(),
             Self::Bool(b) => b.append_null(),
             Self::Utf8List(b) => b.append_null(),
+            Self::ParentId(b) => b.keys.append_null(),
         }
     }
 
@@ -78,6 +81,7 @@ impl ColumnBuilder {
             Self::Float64(b) => b.append_nulls(n),
             Self::Bool(b) => b.append_nulls(n),
             Self::Utf8List(b) => b.append_nulls(n),
+            Self::ParentId(b) => b.keys.append_nulls(n),
         }
     }
 
@@ -121,6 +125,7 @@ impl ColumnBuilder {
                 );
                 Arc::new(array)
             }
+            Self::ParentId(b) => b.finish(cap),
         }
     }
 
@@ -136,6 +141,7 @@ impl ColumnBuilder {
             Self::Float64(b) => b.len(),
             Self::Bool(b) => b.len(),
             Self::Utf8List(b) => b.len(),
+            Self::ParentId(b) => b.keys.len(),
         }
     }
 }
@@ -225,6 +231,52 @@ fn unreachable_dictionary(e: &ArrowError) -> ArrayRef {
     panic!("enumeration dictionary: {e}")
 }
 
+/// Builder of a `ColumnType::ParentId` column: each distinct parent once, in order, and
+/// per row the key of its parent. Children arrive grouped under their parent, so a row
+/// either repeats the last parent or starts the next; the check is a pointer compare when
+/// the id is the very string the last row gave (always, within one parent's children),
+/// and a byte compare otherwise.
+#[derive(Default)]
+pub struct ParentIdBuilder {
+    keys: UInt32Builder,
+    values: StringBuilder,
+    /// Address and length of the string the last new entry was appended from.
+    last: (usize, usize),
+}
+
+impl ParentIdBuilder {
+    #[inline]
+    pub fn append_value(&mut self, v: &str) {
+        let entries = self.values.len();
+        let same = entries > 0
+            && ((v.as_ptr() as usize, v.len()) == self.last || {
+                let offsets = self.values.offsets_slice();
+                let start = offsets[entries - 1].unsigned_abs() as usize;
+                &self.values.values_slice()[start..] == v.as_bytes()
+            });
+        if !same {
+            self.values.append_value(v);
+            self.last = (v.as_ptr() as usize, v.len());
+        }
+        let key = self.values.len() - 1;
+        self.keys.append_value(key as u32);
+    }
+
+    fn finish(&mut self, capacity: usize) -> ArrayRef {
+        let (entries, bytes) = (self.values.len(), self.values.values_slice().len());
+        let values = self.values.finish();
+        let keys = self.keys.finish();
+        self.keys = UInt32Builder::with_capacity(capacity);
+        self.values = StringBuilder::with_capacity(entries + entries / 8, bytes + bytes / 8);
+        self.last = (0, 0);
+        match DictionaryArray::<UInt32Type>::try_new(keys, Arc::new(values)) {
+            Ok(d) => Arc::new(d),
+            // Keys are positions in `values` by construction.
+            Err(e) => unreachable_dictionary(&e),
+        }
+    }
+}
+
 /// The builders of one table: `cols[i]` builds `def.columns[i]`.
 pub struct TableBuilder {
     pub def: &'static TableDef,
@@ -277,6 +329,7 @@ impl TableBuilder {
             ColumnBuilder::Enum(b) => {
                 b.append_value(v);
             }
+            ColumnBuilder::ParentId(b) => b.append_value(v),
             other => other.append_null(),
         }
     }
@@ -309,6 +362,37 @@ mod tests {
     use arrow_array::cast::AsArray;
 
     use super::*;
+
+    #[test]
+    fn parent_ids_keep_each_parent_once_and_a_key_per_row() {
+        let mut b = ParentIdBuilder::default();
+        let (p1, p2) = (String::from("parent-1"), String::from("parent-2"));
+        // The same string, an equal copy of it elsewhere, then the next parent.
+        let again = p1.clone();
+        for v in [
+            p1.as_str(),
+            p1.as_str(),
+            again.as_str(),
+            p2.as_str(),
+            p2.as_str(),
+        ] {
+            b.append_value(v);
+        }
+        let array = b.finish(0);
+        let d = array.as_dictionary::<UInt32Type>();
+        let values = d.values().as_string::<i32>();
+        assert_eq!(
+            values.iter().flatten().collect::<Vec<_>>(),
+            ["parent-1", "parent-2"]
+        );
+        assert_eq!(d.keys().values().to_vec(), [0, 0, 0, 1, 1]);
+        // After finish: a fresh dictionary, even for the parent that ended the last one.
+        b.append_value(&p2);
+        let next = b.finish(0);
+        let d = next.as_dictionary::<UInt32Type>();
+        assert_eq!(d.values().len(), 1);
+        assert_eq!(d.keys().values().to_vec(), [0]);
+    }
 
     #[test]
     fn enumerations_dictionary_encode_with_and_without_the_hash_index() {

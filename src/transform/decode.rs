@@ -338,6 +338,9 @@ fn append(col: &mut ColumnBuilder, v: Value<'_, '_>) -> Result<bool, Problem> {
         ColumnBuilder::Enum(b) => {
             b.append_value(v.as_str().ok_or_else(|| Problem::expected("a string", v))?);
         }
+        ColumnBuilder::ParentId(b) => {
+            b.append_value(v.as_str().ok_or_else(|| Problem::expected("a string", v))?);
+        }
         ColumnBuilder::Timestamp(b) => {
             let s = v
                 .as_str()

@@ -43,6 +43,14 @@ fn strings(b: &RecordBatch, name: &str) -> Vec<Option<String>> {
             .map(|k| k.map(|k| values.value(k as usize).to_string()))
             .collect();
     }
+    if let Some(d) = c.as_dictionary_opt::<UInt32Type>() {
+        let values = d.values().as_string::<i32>();
+        return d
+            .keys()
+            .iter()
+            .map(|k| k.map(|k| values.value(k as usize).to_string()))
+            .collect();
+    }
     c.as_string::<i32>()
         .iter()
         .map(|s| s.map(str::to_string))

@@ -137,6 +137,24 @@ fn boolean(array: &dyn Array, out: &mut Vec<u8>) -> Result<(), String> {
 }
 
 fn string(array: &dyn Array, out: &mut Vec<u8>) -> Result<(), String> {
+    // Parent ids (`schema::ColumnType::ParentId`): each row's value from the dictionary.
+    if let Some(d) = array.as_dictionary_opt::<UInt32Type>() {
+        let values = d
+            .values()
+            .as_string_opt::<i32>()
+            .ok_or_else(|| mismatch(array, "String"))?;
+        let keys = d.keys();
+        for (i, &k) in keys.values().iter().enumerate() {
+            // A null row (Nullable's map marks it) gets a placeholder, as in `string`.
+            let v = if keys.is_valid(i) && (k as usize) < values.len() {
+                values.value(k as usize).as_bytes()
+            } else {
+                b""
+            };
+            put_str(out, v);
+        }
+        return Ok(());
+    }
     let a: &StringArray = array
         .as_string_opt::<i32>()
         .ok_or_else(|| mismatch(array, "String"))?;

@@ -14,7 +14,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow_array::cast::AsArray as _;
+use arrow_array::types::UInt32Type;
+use arrow_array::{
+    Array, BooleanArray, DictionaryArray, RecordBatch, StringArray, TimestampMillisecondArray,
+};
 use arrow_schema::{DataType, Schema};
 use parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
@@ -24,11 +28,11 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::SchemaDescriptor;
+use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor};
 
 use super::{Persist, Sink, SinkError, Written};
 use crate::page::Window;
-use crate::schema::{ALL_TABLES, PARTITION_COLUMN, TableDef};
+use crate::schema::{ALL_TABLES, PARTITION_COLUMN, TableDef, parent_id_type};
 use crate::sim::data::MS_PER_DAY;
 use crate::transform::timestamp::format_date;
 
@@ -129,8 +133,10 @@ impl ParquetSink {
             return Ok(Vec::new());
         };
         let schema = first.schema();
+        // Files declare parent ids as the text they are; in memory they are dictionaries.
+        let stored = crate::schema::stored_schema(&schema);
         let converter = ArrowSchemaConverter::new().with_coerce_types(self.props.coerce_types());
-        let parquet_schema = converter.convert(&schema)?;
+        let parquet_schema = converter.convert(&stored)?;
         let mut props = self.props.clone();
         // Columns with no value in this file (absent optional fields: a third of the column
         // chunks) are only definition levels, a few bytes: left uncompressed, they skip
@@ -155,7 +161,7 @@ impl ParquetSink {
             props = builder.build();
         }
         // What ArrowWriter does: readers get the Arrow types back (dictionaries, UTC).
-        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        add_encoded_arrow_schema_to_metadata(&stored, &mut props);
         let props = Arc::new(props);
         // parquet-rs writes only the columns this sink does not (lists, floats, booleans):
         // its writers come from a schema of those fields alone, whose leaves describe the
@@ -293,11 +299,11 @@ impl Compressors {
 const UUID_SAMPLE: usize = 256;
 
 /// Whether a string column holds UUIDs in text that do not come back: its first non-null
-/// values (up to `UUID_SAMPLE`, at least one) are all 36 bytes of hex digits with `-` at
+/// `values` in row order (up to `UUID_SAMPLE`, at least one) are all 36 bytes of hex digits with `-` at
 /// 8, 13, 18 and 23, and 90% of its runs of equal values are distinct. Ids of a few
 /// hundred agents or queues recur far apart, and the small hash table of `ids` would
 /// miss them: `user_id` came out 2.6× larger with it.
-fn holds_uuids(arrays: &[&dyn Array]) -> bool {
+fn holds_uuids<'a>(values: impl Iterator<Item = &'a [u8]>) -> bool {
     let is_uuid = |v: &[u8]| {
         v.len() == 36
             && v.iter().enumerate().all(|(i, &b)| match i {
@@ -306,23 +312,12 @@ fn holds_uuids(arrays: &[&dyn Array]) -> bool {
             })
     };
     let mut heads: Vec<&[u8]> = Vec::with_capacity(UUID_SAMPLE);
-    let mut seen = 0;
-    'sample: for a in arrays {
-        let Some(strings) = a.as_any().downcast_ref::<StringArray>() else {
+    for v in values.take(UUID_SAMPLE) {
+        if !is_uuid(v) {
             return false;
-        };
-        for v in strings.iter().flatten() {
-            let v = v.as_bytes();
-            if !is_uuid(v) {
-                return false;
-            }
-            if heads.last() != Some(&v) {
-                heads.push(v);
-            }
-            seen += 1;
-            if seen == UUID_SAMPLE {
-                break 'sample;
-            }
+        }
+        if heads.last() != Some(&v) {
+            heads.push(v);
         }
     }
     let runs = heads.len();
@@ -333,7 +328,69 @@ fn holds_uuids(arrays: &[&dyn Array]) -> bool {
 
 /// Whether this sink encodes columns of type `ty` itself (`runs`, `flat`, `dict`).
 fn encoded_here(ty: &DataType) -> bool {
-    flat::supports(ty) || dict::supports(ty)
+    flat::supports(ty) || dict::supports(ty) || *ty == parent_id_type()
+}
+
+/// The first non-null values of a string column (`Utf8` or parent ids), in row order.
+fn string_values<'a>(arrays: &'a [&'a dyn Array]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    arrays.iter().flat_map(|a| {
+        let strings = a.as_string_opt::<i32>();
+        let dict = a.as_dictionary_opt::<UInt32Type>();
+        let keys = dict.map(|d| (d.keys(), d.values().as_string::<i32>()));
+        (0..a.len()).filter_map(move |i| {
+            if let Some(s) = strings {
+                return s.is_valid(i).then(|| s.value(i).as_bytes());
+            }
+            let (k, values) = keys?;
+            k.is_valid(i)
+                .then(|| values.value(k.value(i) as usize).as_bytes())
+        })
+    })
+}
+
+/// A chunk of parent ids, as `runs` (a dictionary of the runs) when they come in runs,
+/// else flat like any text column, its values written out from the dictionary first.
+fn encode_parent_ids(
+    descr: ColumnDescPtr,
+    arrays: &[&dyn Array],
+    compression: Compression,
+    compressors: &mut Compressors,
+    string_encoding: StringEncoding,
+) -> Result<chunk::EncodedChunk, ParquetError> {
+    let err = |what: &str| ParquetError::General(format!("`{}`: {what}", descr.path()));
+    let dicts: Vec<&DictionaryArray<UInt32Type>> = arrays
+        .iter()
+        .map(|a| a.as_dictionary_opt::<UInt32Type>())
+        .collect::<Option<_>>()
+        .ok_or_else(|| err("arrays of different types"))?;
+    if dicts.iter().any(|d| d.null_count() > 0) {
+        return Err(err("null in a required column"));
+    }
+    let zstd = compression != Compression::UNCOMPRESSED;
+    if runs::comes_in_runs(runs::of_keys(&dicts)) {
+        let compressor = if zstd && holds_uuids(string_values(arrays)) {
+            &mut compressors.ids
+        } else {
+            &mut compressors.general
+        };
+        return runs::encode_chunk(descr, runs::of_keys(&dicts), compression, compressor);
+    }
+    let strings: Vec<StringArray> = dicts
+        .iter()
+        .map(|d| {
+            let values = d.values().as_string::<i32>();
+            StringArray::from_iter_values(
+                d.keys().values().iter().map(|&k| values.value(k as usize)),
+            )
+        })
+        .collect();
+    let arrays: Vec<&dyn Array> = strings.iter().map(|s| s as &dyn Array).collect();
+    let compressor = if zstd && holds_uuids(string_values(&arrays)) {
+        &mut compressors.ids
+    } else {
+        &mut compressors.general
+    };
+    flat::encode_chunk(descr, &arrays, compression, compressor, string_encoding)
 }
 
 /// A column chunk of one row group, encoded by parquet-rs or by `runs` / `flat` / `dict`.
@@ -357,6 +414,18 @@ fn encode_row_group(
     let mut chunks = Vec::with_capacity(parquet_schema.num_columns());
     for (i, field) in schema.fields().iter().enumerate() {
         let ty = field.data_type();
+        if *ty == parent_id_type() {
+            let descr = parquet_schema.column(chunks.len());
+            let arrays: Vec<&dyn Array> = group.iter().map(|b| b.column(i).as_ref()).collect();
+            chunks.push(Chunk::Ours(encode_parent_ids(
+                descr,
+                &arrays,
+                compression[i],
+                compressors,
+                string_encoding,
+            )?));
+            continue;
+        }
         if encoded_here(ty) {
             let descr = parquet_schema.column(chunks.len());
             let arrays: Vec<&dyn Array> = group.iter().map(|b| b.column(i).as_ref()).collect();
@@ -373,7 +442,7 @@ fn encode_row_group(
             // and sampling it for UUIDs would walk every row to find no value.
             let compressor = if compression[i] != Compression::UNCOMPRESSED
                 && *ty == DataType::Utf8
-                && holds_uuids(&arrays)
+                && holds_uuids(string_values(&arrays))
             {
                 &mut compressors.ids
             } else {
@@ -381,8 +450,21 @@ fn encode_row_group(
             };
             let chunk = if dict::supports(ty) {
                 dict::encode_chunk(descr, &arrays, compression[i], compressor)?
-            } else if strings.len() == group.len() && runs::comes_in_runs(&strings) {
-                runs::encode_chunk(descr, &strings, compression[i], compressor)?
+            } else if strings.len() == group.len()
+                && runs::comes_in_runs(runs::of_strings(&strings))
+            {
+                if strings.iter().any(|s| s.null_count() > 0) {
+                    return Err(ParquetError::General(format!(
+                        "null in required column `{}`",
+                        descr.path()
+                    )));
+                }
+                runs::encode_chunk(
+                    descr,
+                    runs::of_strings(&strings),
+                    compression[i],
+                    compressor,
+                )?
             } else {
                 flat::encode_chunk(descr, &arrays, compression[i], compressor, string_encoding)?
             };
@@ -697,7 +779,24 @@ mod tests {
                 .collect(),
         );
         let b = column((300..400).map(|i| Some(uuid(i / 3))).collect());
+        let holds_uuids = |arrays: &[&dyn Array]| holds_uuids(string_values(arrays));
         assert!(holds_uuids(&[&a as &dyn Array, &b]));
+        // The same ids as parent ids (a dictionary of the runs): the same answer.
+        let parents: Vec<DictionaryArray<UInt32Type>> = [300u64, 400]
+            .iter()
+            .map(|&n| {
+                let ids: Vec<String> = (n - 300..n).map(|i| uuid(i / 3)).collect();
+                ids.iter().map(String::as_str).collect()
+            })
+            .collect();
+        assert!(holds_uuids(&[&parents[0] as &dyn Array, &parents[1]]));
+        let agent_parents: DictionaryArray<UInt32Type> = (0..400)
+            .map(|i| uuid(i * 7 % 150))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert!(!holds_uuids(&[&agent_parents as &dyn Array]));
         // A few hundred agents, recurring far apart: the general compressor.
         let agents = column((0..400).map(|i| Some(uuid(i * 7 % 150))).collect());
         assert!(!holds_uuids(&[&agents as &dyn Array]));

@@ -17,7 +17,9 @@
 //! dictionary entry: valid Parquet (readers index the dictionary, they do not require it
 //! to be distinct) and rare here, since rows arrive grouped by parent.
 
-use arrow_array::{Array, StringArray};
+use arrow_array::cast::AsArray as _;
+use arrow_array::types::UInt32Type;
+use arrow_array::{Array, DictionaryArray, StringArray};
 use parquet::basic::{Compression, Encoding};
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
@@ -32,33 +34,60 @@ use super::chunk::{
 /// Rows looked at to decide whether a column comes in runs.
 const SAMPLE_ROWS: usize = 1024;
 
-/// Whether `arrays` (one column of consecutive batches) repeats each value over 2 rows or
-/// more on average, judged on its first rows: parent ids do from the first row, unique ids
-/// never, so a sample decides without a pass over a column that will not use it.
-pub fn comes_in_runs(arrays: &[&StringArray]) -> bool {
-    let (mut runs, mut rows) = (0, 0);
-    let mut last: Option<&[u8]> = None;
-    'scan: for array in arrays {
-        for i in 0..array.len() {
-            let v = array.value(i).as_bytes();
-            if last != Some(v) {
-                runs += 1;
-                last = Some(v);
-            }
-            rows += 1;
-            if rows == SAMPLE_ROWS {
-                break 'scan;
-            }
-        }
-    }
-    rows > 0 && runs * 2 <= rows
+/// A chunk's values in row order, one `(value, rows)` item per row.
+pub fn of_strings<'a>(arrays: &'a [&'a StringArray]) -> impl Iterator<Item = Run<'a>> + 'a {
+    arrays
+        .iter()
+        .flat_map(|a| (0..a.len()).map(move |i| (a.value(i).as_bytes(), 1)))
 }
 
-/// Encodes `arrays` (one column of consecutive batches, no nulls) as one column chunk
-/// described by `descr`, compressed with `compressor` (the file's zstd level).
-pub fn encode_chunk(
+/// A chunk of parent ids (`schema::ColumnType::ParentId`) in row order, one item per run
+/// of equal keys: the runs are in the keys, no value is compared to find them.
+pub fn of_keys<'a>(
+    arrays: &'a [&'a DictionaryArray<UInt32Type>],
+) -> impl Iterator<Item = Run<'a>> + 'a {
+    arrays.iter().flat_map(|d| {
+        let values = d.values().as_string::<i32>();
+        let keys = d.keys().values();
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            let &k = keys.get(i)?;
+            let n = keys[i..].iter().take_while(|&&x| x == k).count();
+            i += n;
+            Some((values.value(k as usize).as_bytes(), n as u32))
+        })
+    })
+}
+
+/// A value and the number of consecutive rows holding it.
+pub type Run<'a> = (&'a [u8], u32);
+
+/// Whether a chunk (`runs`: its rows in order, see `of_strings` / `of_keys`) repeats each
+/// value over 2 rows or more on average, judged on its first rows: parent ids do from the
+/// first row, unique ids never, so a sample decides without a pass over a column that
+/// will not use it.
+pub fn comes_in_runs<'a>(runs: impl Iterator<Item = Run<'a>>) -> bool {
+    let (mut count, mut rows) = (0, 0);
+    let mut last: Option<&[u8]> = None;
+    for (v, n) in runs {
+        if last != Some(v) {
+            count += 1;
+            last = Some(v);
+        }
+        rows += (n as usize).min(SAMPLE_ROWS - rows);
+        if rows == SAMPLE_ROWS {
+            break;
+        }
+    }
+    rows > 0 && count * 2 <= rows
+}
+
+/// Encodes a chunk of `rows` rows given as `runs` (see `of_strings` / `of_keys`; no nulls)
+/// as one column chunk described by `descr`, compressed with `compressor` (the file's zstd
+/// level). Consecutive runs of equal values, as at a batch boundary, become one.
+pub fn encode_chunk<'a>(
     descr: ColumnDescPtr,
-    arrays: &[&StringArray],
+    runs: impl Iterator<Item = Run<'a>>,
     compression: Compression,
     compressor: &mut zstd::bulk::Compressor<'_>,
 ) -> Result<EncodedChunk, ParquetError> {
@@ -77,35 +106,26 @@ pub fn encode_chunk(
     let mut min: Option<(u64, &[u8])> = None;
     let mut max: Option<(u64, &[u8])> = None;
     let mut last: Option<&[u8]> = None;
-    for array in arrays {
-        if array.null_count() > 0 {
-            return Err(ParquetError::General(format!(
-                "null in required column `{}`",
-                descr.path()
-            )));
+    for (v, n) in runs {
+        rows += n as usize;
+        value_bytes += v.len() as i64 * i64::from(n);
+        if last.is_some_and(|l| same_bytes(l, v)) {
+            if let Some(len) = run_lens.last_mut() {
+                *len += n;
+            }
+            continue;
         }
-        for i in 0..array.len() {
-            let v = array.value(i).as_bytes();
-            value_bytes += v.len() as i64;
-            if last.is_some_and(|l| same_bytes(l, v)) {
-                if let Some(n) = run_lens.last_mut() {
-                    *n += 1;
-                }
-                continue;
-            }
-            last = Some(v);
-            run_lens.push(1);
-            dict.extend_from_slice(&(v.len() as u32).to_le_bytes());
-            dict.extend_from_slice(v);
-            let h = head(v);
-            if min.is_none_or(|(mh, m)| h < mh || (h == mh && v < m)) {
-                min = Some((h, v));
-            }
-            if max.is_none_or(|(mh, m)| h > mh || (h == mh && v > m)) {
-                max = Some((h, v));
-            }
+        last = Some(v);
+        run_lens.push(n);
+        dict.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        dict.extend_from_slice(v);
+        let h = head(v);
+        if min.is_none_or(|(mh, m)| h < mh || (h == mh && v < m)) {
+            min = Some((h, v));
         }
-        rows += array.len();
+        if max.is_none_or(|(mh, m)| h > mh || (h == mh && v > m)) {
+            max = Some((h, v));
+        }
     }
     let entries = run_lens.len();
 
@@ -154,15 +174,92 @@ pub fn encode_chunk(
 mod tests {
     use super::*;
 
+    /// Parent ids as the transform builds them: a dictionary of the runs with a key per
+    /// row (the last run of one batch continuing in the next, as a parent cut by a page
+    /// does not happen, but a day split can leave unused entries behind).
+    fn parents(rows: &[&str], unused: &str) -> DictionaryArray<UInt32Type> {
+        let mut values: Vec<&str> = Vec::new();
+        let mut keys = Vec::new();
+        for v in rows {
+            if values.last() != Some(v) {
+                values.push(v);
+            }
+            keys.push(values.len() as u32 - 1);
+        }
+        values.push(unused);
+        DictionaryArray::new(
+            arrow_array::UInt32Array::from(keys),
+            std::sync::Arc::new(StringArray::from(values)),
+        )
+    }
+
+    #[test]
+    fn runs_from_keys_encode_exactly_as_runs_found_in_strings() {
+        let batches: [&[&str]; 3] = [&["a", "a", "b"], &["b", "b", "c", "d", "d"], &["d"]];
+        let dicts: Vec<_> = batches.iter().map(|b| parents(b, "zz-unused")).collect();
+        let dict_refs: Vec<&DictionaryArray<UInt32Type>> = dicts.iter().collect();
+        let strings: Vec<StringArray> = batches
+            .iter()
+            .map(|b| StringArray::from(b.to_vec()))
+            .collect();
+        let string_refs: Vec<&StringArray> = strings.iter().collect();
+        assert_eq!(
+            of_keys(&dict_refs).collect::<Vec<_>>(),
+            vec![
+                (&b"a"[..], 2),
+                (b"b", 1),
+                (b"b", 2),
+                (b"c", 1),
+                (b"d", 2),
+                (b"d", 1)
+            ]
+        );
+        assert_eq!(
+            comes_in_runs(of_keys(&dict_refs)),
+            comes_in_runs(of_strings(&string_refs))
+        );
+        let descr = std::sync::Arc::new(parquet::schema::types::ColumnDescriptor::new(
+            std::sync::Arc::new(
+                parquet::schema::types::Type::primitive_type_builder(
+                    "id",
+                    parquet::basic::Type::BYTE_ARRAY,
+                )
+                .with_repetition(parquet::basic::Repetition::REQUIRED)
+                .with_logical_type(Some(parquet::basic::LogicalType::String))
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+            ),
+            0,
+            0,
+            parquet::schema::types::ColumnPath::from("id"),
+        ));
+        let mut zstd = zstd::bulk::Compressor::new(1).unwrap_or_else(|e| panic!("{e}"));
+        let mut encode = |runs: Vec<Run<'_>>| {
+            encode_chunk(
+                descr.clone(),
+                runs.into_iter(),
+                Compression::UNCOMPRESSED,
+                &mut zstd,
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+            .bytes
+        };
+        let from_keys = encode(of_keys(&dict_refs).collect());
+        let from_strings = encode(of_strings(&string_refs).collect());
+        assert_eq!(from_keys, from_strings);
+        // 4 runs (a, b, c, d): the unused entry is not in the dictionary page.
+        assert!(!from_keys.windows(9).any(|w| w == b"zz-unused"));
+    }
+
     #[test]
     fn runs_are_judged_across_batches_on_the_first_rows() {
         let a = StringArray::from(vec!["a", "a", "b"]);
         let b = StringArray::from(vec!["b", "c", "c"]);
         let c = StringArray::from(vec!["x", "y", "z"]);
         // a a b | b c c: 3 runs in 6 rows (a run crosses the batch boundary).
-        assert!(comes_in_runs(&[&a, &b]));
-        assert!(!comes_in_runs(&[&a, &b, &c]));
-        assert!(!comes_in_runs(&[]));
+        assert!(comes_in_runs(of_strings(&[&a, &b])));
+        assert!(!comes_in_runs(of_strings(&[&a, &b, &c])));
+        assert!(!comes_in_runs(of_strings(&[])));
         // Only the sample counts: unique values after it do not change the answer.
         let long = StringArray::from_iter_values((0..SAMPLE_ROWS * 3).map(|i| {
             if i < SAMPLE_ROWS {
@@ -171,6 +268,6 @@ mod tests {
                 i.to_string()
             }
         }));
-        assert!(comes_in_runs(&[&long]));
+        assert!(comes_in_runs(of_strings(&[&long])));
     }
 }
