@@ -271,8 +271,8 @@ struct Compressors {
     /// ids (measured in-process, 1 MiB pages): participant ids 610 → 821 MB/s at a 1%
     /// lower ratio, segment session ids 850 → 1056 MB/s at a 2% higher one. Not for other
     /// text: on `_extra` JSON the same settings cost 13% of the ratio. Its acceleration
-    /// (`TargetLength` 8: a step of 9) took UUID columns from 740–940 to 1 130–1 500 MB/s at the same
-    /// ratio (±0.5%), in-process; 3 to 7 cost 1–9% of the ratio on some of them.
+    /// (`TargetLength` 8: a step of 9) took UUID columns from 740–940 to 1 130–1 500 MB/s
+    /// at the same ratio (±0.5%), in-process; 3 to 7 cost 1–9% of the ratio on some.
     ids: zstd::bulk::Compressor<'static>,
 }
 
@@ -299,8 +299,8 @@ impl Compressors {
 const UUID_SAMPLE: usize = 256;
 
 /// Whether a string column holds UUIDs in text that do not come back: its first non-null
-/// `values` in row order (up to `UUID_SAMPLE`, at least one) are all 36 bytes of hex digits with `-` at
-/// 8, 13, 18 and 23, and 90% of its runs of equal values are distinct. Ids of a few
+/// `values` in row order (up to `UUID_SAMPLE`, at least one) are all 36 bytes of hex
+/// digits with `-` at 8, 13, 18 and 23, and 90% of its runs of equal values are distinct. Ids of a few
 /// hundred agents or queues recur far apart, and the small hash table of `ids` would
 /// miss them: `user_id` came out 2.6× larger with it.
 fn holds_uuids<'a>(values: impl Iterator<Item = &'a [u8]>) -> bool {

@@ -8,8 +8,10 @@
 //! row for zstd to find the repeat again; its dictionary encoder hashes every row. Either
 //! way these columns cost more than the rest of the file (measured on the 138 MB replay:
 //! leaving them out took a third off the Parquet half and 20 of 27 MB off the files). Here
-//! one pass finds the runs, each run becomes one dictionary entry and one RLE run of its
-//! index, and zstd only sees the distinct ids.
+//! the runs come either from the keys of the transform's parent-id dictionaries
+//! (`of_keys`, no value compared) or, for other required strings, from one pass comparing
+//! each row with the last (`of_strings`); each run becomes one dictionary entry and one
+//! RLE run of its index, and zstd only sees the distinct ids.
 //!
 //! The layout is standard Parquet: a PLAIN dictionary page, then a v1 data page in
 //! RLE_DICTIONARY (bit width byte + RLE runs of the hybrid encoding), no levels because
@@ -174,9 +176,8 @@ pub fn encode_chunk<'a>(
 mod tests {
     use super::*;
 
-    /// Parent ids as the transform builds them: a dictionary of the runs with a key per
-    /// row (the last run of one batch continuing in the next, as a parent cut by a page
-    /// does not happen, but a day split can leave unused entries behind).
+    /// Parent ids as the transform builds them: a dictionary of the runs and a key per
+    /// row, plus an entry no key uses (a split by day leaves such entries behind).
     fn parents(rows: &[&str], unused: &str) -> DictionaryArray<UInt32Type> {
         let mut values: Vec<&str> = Vec::new();
         let mut keys = Vec::new();
