@@ -1,8 +1,11 @@
 //! Golden-fixture tests: a small checked-in page and the exact rows it must produce.
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, Int64Type, TimestampMillisecondType, UInt32Type};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::types::{
+    ArrowDictionaryKeyType, Int32Type, Int64Type, TimestampMillisecondType, UInt32Type,
+};
+use arrow_array::{Array, DictionaryArray, RecordBatch};
+use arrow_buffer::ArrowNativeType as _;
 
 use super::*;
 
@@ -33,23 +36,22 @@ fn col<'a>(b: &'a RecordBatch, name: &str) -> &'a dyn Array {
     }
 }
 
+fn dictionary_strings<K: ArrowDictionaryKeyType>(d: &DictionaryArray<K>) -> Vec<Option<String>> {
+    let values = d.values().as_string::<i32>();
+    d.keys()
+        .iter()
+        .map(|k| k.map(|k| values.value(k.as_usize()).to_string()))
+        .collect()
+}
+
 fn strings(b: &RecordBatch, name: &str) -> Vec<Option<String>> {
     let c = col(b, name);
+    // Enumerations (Int32 keys) and parent ids (UInt32 keys) are dictionaries.
     if let Some(d) = c.as_dictionary_opt::<Int32Type>() {
-        let values = d.values().as_string::<i32>();
-        return d
-            .keys()
-            .iter()
-            .map(|k| k.map(|k| values.value(k as usize).to_string()))
-            .collect();
+        return dictionary_strings(d);
     }
     if let Some(d) = c.as_dictionary_opt::<UInt32Type>() {
-        let values = d.values().as_string::<i32>();
-        return d
-            .keys()
-            .iter()
-            .map(|k| k.map(|k| values.value(k as usize).to_string()))
-            .collect();
+        return dictionary_strings(d);
     }
     c.as_string::<i32>()
         .iter()
