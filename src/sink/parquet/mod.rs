@@ -366,13 +366,14 @@ fn encode_parent_ids(
     if dicts.iter().any(|d| d.null_count() > 0) {
         return Err(err("null in a required column"));
     }
-    let zstd = compression != Compression::UNCOMPRESSED;
-    if runs::comes_in_runs(runs::of_keys(&dicts)) {
-        let compressor = if zstd && holds_uuids(string_values(arrays)) {
+    // The dictionary gives the same values in the same order as the strings written out.
+    let compressor =
+        if compression != Compression::UNCOMPRESSED && holds_uuids(string_values(arrays)) {
             &mut compressors.ids
         } else {
             &mut compressors.general
         };
+    if runs::comes_in_runs(runs::of_keys(&dicts)) {
         return runs::encode_chunk(descr, runs::of_keys(&dicts), compression, compressor);
     }
     let strings: Vec<StringArray> = dicts
@@ -385,11 +386,6 @@ fn encode_parent_ids(
         })
         .collect();
     let arrays: Vec<&dyn Array> = strings.iter().map(|s| s as &dyn Array).collect();
-    let compressor = if zstd && holds_uuids(string_values(&arrays)) {
-        &mut compressors.ids
-    } else {
-        &mut compressors.general
-    };
     flat::encode_chunk(descr, &arrays, compression, compressor, string_encoding)
 }
 
