@@ -373,7 +373,7 @@ fn encode_parent_ids(
         } else {
             &mut compressors.general
         };
-    if runs::comes_in_runs(runs::of_keys(&dicts)) {
+    if runs::comes_in_runs(runs::of_keys(&dicts), runs::STRING_RUNS) {
         return runs::encode_chunk(descr, runs::of_keys(&dicts), compression, compressor);
     }
     let strings: Vec<StringArray> = dicts
@@ -444,10 +444,17 @@ fn encode_row_group(
             } else {
                 &mut compressors.general
             };
-            let chunk = if dict::supports(ty) {
+            let integer_runs = if field.is_nullable() || *ty == DataType::Utf8 {
+                None
+            } else {
+                runs::encode_integers(&descr, &arrays, compression[i], compressor)?
+            };
+            let chunk = if let Some(chunk) = integer_runs {
+                chunk
+            } else if dict::supports(ty) {
                 dict::encode_chunk(descr, &arrays, compression[i], compressor)?
             } else if strings.len() == group.len()
-                && runs::comes_in_runs(runs::of_strings(&strings))
+                && runs::comes_in_runs(runs::of_strings(&strings), runs::STRING_RUNS)
             {
                 if strings.iter().any(|s| s.null_count() > 0) {
                     return Err(ParquetError::General(format!(
@@ -639,6 +646,14 @@ mod tests {
             Field::new("child_id", DataType::Utf8, false),
             Field::new("note", DataType::Utf8, true),
             Field::new("absent", DataType::Int64, true),
+            // A page's extraction time: long runs, unsigned (the top bit set here).
+            Field::new("version", DataType::UInt64, false),
+            // A parent's start on each child row: runs too short to leave PLAIN.
+            Field::new(
+                "start",
+                DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
         ]));
         let cuts = [0, 1000, 1001, 17_777, n];
         cuts.windows(2)
@@ -654,6 +669,15 @@ mod tests {
                             .map(|i| (i % 3 != 0).then(|| format!("n{}", i / 100))),
                     )),
                     Arc::new(arrow_array::Int64Array::from(vec![None; rows.len()])),
+                    Arc::new(arrow_array::UInt64Array::from_iter_values(
+                        rows.clone().map(|i| u64::MAX - (i / 5000) as u64),
+                    )),
+                    Arc::new(
+                        arrow_array::TimestampMillisecondArray::from_iter_values(
+                            rows.clone().map(|i| (i / 3) as i64 * 1000),
+                        )
+                        .with_timezone("UTC"),
+                    ),
                 ];
                 RecordBatch::try_new(Arc::clone(&schema), columns).unwrap_or_else(|e| panic!("{e}"))
             })
@@ -672,6 +696,7 @@ mod tests {
                 ParquetRecordBatchReaderBuilder::try_new(file).unwrap_or_else(|e| panic!("{e}"));
             let meta = reader.metadata().clone();
             assert_eq!(meta.num_row_groups() == 1, one_group, "{row_group_bytes}");
+            let mut first_row = 0u64;
             for rg in meta.row_groups() {
                 let encodings = |c: usize| rg.column(c).encodings().collect::<Vec<_>>();
                 assert_eq!(
@@ -682,14 +707,27 @@ mod tests {
                     !encodings(1).contains(&Encoding::RLE_DICTIONARY),
                     "unique ids: plain"
                 );
-                let codec = |c: usize| rg.column(c).compression();
                 assert_eq!(
-                    (codec(1), codec(3)),
+                    encodings(4),
+                    vec![Encoding::PLAIN, Encoding::RLE_DICTIONARY],
+                    "integers in long runs: their dictionary"
+                );
+                assert_eq!(encodings(5), vec![Encoding::PLAIN], "short runs: plain");
+                // Unsigned statistics: the same bits in the signed physical type.
+                let Some(parquet::file::statistics::Statistics::Int64(v)) =
+                    rg.column(4).statistics()
+                else {
+                    panic!("no INT64 statistics for `version`");
+                };
+                let rows = first_row..first_row + rg.num_rows() as u64;
+                first_row = rows.end;
+                let bits = |x: u64| Some(x.cast_signed());
+                assert_eq!(
+                    (v.min_opt().copied(), v.max_opt().copied()),
                     (
-                        Compression::ZSTD(ZstdLevel::default()),
-                        Compression::UNCOMPRESSED
-                    ),
-                    "all-null columns are left uncompressed"
+                        bits(u64::MAX - (rows.end - 1) / 5000),
+                        bits(u64::MAX - rows.start / 5000)
+                    )
                 );
             }
             let back: Vec<RecordBatch> = reader

@@ -20,8 +20,12 @@
 //! to be distinct) and rare here, since rows arrive grouped by parent.
 
 use arrow_array::cast::AsArray as _;
-use arrow_array::types::UInt32Type;
+use arrow_array::types::{
+    ArrowPrimitiveType, Int32Type, Int64Type, TimestampMillisecondType, UInt32Type, UInt64Type,
+};
 use arrow_array::{Array, DictionaryArray, StringArray};
+use arrow_buffer::ToByteSlice as _;
+use arrow_schema::{DataType, TimeUnit};
 use parquet::basic::{Compression, Encoding};
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
@@ -32,12 +36,13 @@ use super::chunk::{
     ChunkInfo, EncodedChunk, assemble, data_page, dictionary_page, head, index_bit_width,
     put_uleb128, same_bytes,
 };
+use super::flat::Integer;
 
 /// Rows looked at to decide whether a column comes in runs.
 const SAMPLE_ROWS: usize = 1024;
 
 /// A chunk's values in row order, one `(value, rows)` item per row.
-pub fn of_strings<'a>(arrays: &'a [&'a StringArray]) -> impl Iterator<Item = Run<'a>> + 'a {
+pub fn of_strings<'a>(arrays: &'a [&'a StringArray]) -> impl Iterator<Item = Run<&'a [u8]>> + 'a {
     arrays
         .iter()
         .flat_map(|a| (0..a.len()).map(move |i| (a.value(i).as_bytes(), 1)))
@@ -47,7 +52,7 @@ pub fn of_strings<'a>(arrays: &'a [&'a StringArray]) -> impl Iterator<Item = Run
 /// of equal keys: the runs are in the keys, no value is compared to find them.
 pub fn of_keys<'a>(
     arrays: &'a [&'a DictionaryArray<UInt32Type>],
-) -> impl Iterator<Item = Run<'a>> + 'a {
+) -> impl Iterator<Item = Run<&'a [u8]>> + 'a {
     arrays.iter().flat_map(|d| {
         let values = d.values().as_string::<i32>();
         let keys = d.keys().values();
@@ -61,18 +66,119 @@ pub fn of_keys<'a>(
     })
 }
 
-/// A value and the number of consecutive rows holding it.
-pub type Run<'a> = (&'a [u8], u32);
+/// A chunk of integers (the values of arrays without nulls) in row order, one item per
+/// run of equal values.
+pub fn of_integers<'a, N: Integer>(parts: &'a [&'a [N]]) -> impl Iterator<Item = Run<N>> + 'a {
+    parts.iter().flat_map(|values| {
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            let &v = values.get(i)?;
+            let n = values[i..].iter().take_while(|&&x| x == v).count();
+            i += n;
+            Some((v, n as u32))
+        })
+    })
+}
 
-/// Whether a chunk (`runs`: its rows in order, see `of_strings` / `of_keys`) repeats each
-/// value over 2 rows or more on average, judged on its first rows: parent ids do from the
-/// first row, unique ids never, so a sample decides without a pass over a column that
-/// will not use it.
-pub fn comes_in_runs<'a>(runs: impl Iterator<Item = Run<'a>>) -> bool {
+/// A value and the number of consecutive rows holding it.
+pub type Run<V> = (V, u32);
+
+/// A value of a run-encoded column: how runs compare, how a dictionary entry is written
+/// (PLAIN), and what the chunk's statistics say.
+pub trait Entry: Copy {
+    /// Running min and max.
+    type Stats: Default;
+    fn same(self, other: Self) -> bool;
+    fn put(self, dict: &mut Vec<u8>);
+    fn update(stats: &mut Self::Stats, v: Self);
+    fn statistics(stats: Self::Stats) -> Statistics;
+    /// Whether the column is a byte array, whose chunk metadata counts its values' bytes.
+    const BYTE_ARRAY: bool;
+    /// Bytes of the value for `unencoded_byte_array_data_bytes` (byte arrays only).
+    fn byte_len(self) -> usize;
+}
+
+/// Strings: a `u32` length and the bytes; min and max ordered as bytes, with their first
+/// 8 bytes as integers (see `head`) so that most comparisons are one.
+impl<'a> Entry for &'a [u8] {
+    type Stats = Option<((u64, &'a [u8]), (u64, &'a [u8]))>;
+
+    #[inline]
+    fn same(self, other: Self) -> bool {
+        same_bytes(self, other)
+    }
+
+    fn put(self, dict: &mut Vec<u8>) {
+        dict.extend_from_slice(&(self.len() as u32).to_le_bytes());
+        dict.extend_from_slice(self);
+    }
+
+    fn update(stats: &mut Self::Stats, v: Self) {
+        let h = (head(v), v);
+        *stats = Some(match *stats {
+            None => (h, h),
+            Some((min, max)) => (min.min(h), max.max(h)),
+        });
+    }
+
+    fn statistics(stats: Self::Stats) -> Statistics {
+        let bytes = |v: &[u8]| ByteArray::from(v.to_vec());
+        Statistics::byte_array(
+            stats.map(|s| bytes(s.0.1)),
+            stats.map(|s| bytes(s.1.1)),
+            None,
+            Some(0),
+            false,
+        )
+    }
+
+    const BYTE_ARRAY: bool = true;
+
+    fn byte_len(self) -> usize {
+        self.len()
+    }
+}
+
+/// Integers: little-endian, as PLAIN stores them.
+impl<N: Integer> Entry for N {
+    type Stats = Option<(N, N)>;
+
+    #[inline]
+    fn same(self, other: Self) -> bool {
+        self == other
+    }
+
+    fn put(self, dict: &mut Vec<u8>) {
+        dict.extend_from_slice(std::slice::from_ref(&self).to_byte_slice());
+    }
+
+    fn update(stats: &mut Self::Stats, v: Self) {
+        *stats = Some(match *stats {
+            None => (v, v),
+            Some((min, max)) => (min.min(v), max.max(v)),
+        });
+    }
+
+    fn statistics(stats: Self::Stats) -> Statistics {
+        N::statistics(stats.map(|s| s.0), stats.map(|s| s.1), 0)
+    }
+
+    const BYTE_ARRAY: bool = false;
+
+    fn byte_len(self) -> usize {
+        0
+    }
+}
+
+/// Whether a chunk (`runs`: its rows in order, see `of_strings` / `of_keys` /
+/// `of_integers`) repeats each value over `rows_per_value` rows or more on average,
+/// judged on its first rows: parent ids do from the first row, unique ids never, so a
+/// sample decides without a pass over a column that will not use it.
+pub fn comes_in_runs<V: Entry>(runs: impl Iterator<Item = Run<V>>, rows_per_value: usize) -> bool {
     let (mut count, mut rows) = (0, 0);
-    let mut last: Option<&[u8]> = None;
+    let mut last: Option<V> = None;
     for (v, n) in runs {
-        if last != Some(v) {
+        if !last.is_some_and(|l| l.same(v)) {
             count += 1;
             last = Some(v);
         }
@@ -81,15 +187,79 @@ pub fn comes_in_runs<'a>(runs: impl Iterator<Item = Run<'a>>) -> bool {
             break;
         }
     }
-    rows > 0 && count * 2 <= rows
+    rows > 0 && count * rows_per_value <= rows
 }
 
-/// Encodes a chunk of `rows` rows given as `runs` (see `of_strings` / `of_keys`; no nulls)
-/// as one column chunk described by `descr`, compressed with `compressor` (the file's zstd
-/// level). Consecutive runs of equal values, as at a batch boundary, become one.
-pub fn encode_chunk<'a>(
+/// Rows per value from which a string column is written as the dictionary of its runs.
+pub const STRING_RUNS: usize = 2;
+
+/// Rows per value from which an integer column is. Integers that repeat less, such as a
+/// conversation's start on each of its participants or metrics (3 to 11 rows), stay
+/// PLAIN: zstd finds those repeats in the sorted values, and a dictionary of the starts
+/// came out 55-80% larger (a month's files +1%). What this catches is `_version`, one
+/// value per page: its 8 bytes per row were copied and compressed for nothing.
+pub const INTEGER_RUNS: usize = 64;
+
+/// A chunk of a REQUIRED integer or timestamp column whose values come in long runs
+/// (`INTEGER_RUNS`: a page's `_version`), encoded as the dictionary of its runs; `None`
+/// when the column is not such a chunk (nulls, other types, values that do not repeat
+/// enough), for the caller to encode flat.
+pub fn encode_integers(
+    descr: &ColumnDescPtr,
+    arrays: &[&dyn Array],
+    compression: Compression,
+    compressor: &mut zstd::bulk::Compressor<'_>,
+) -> Result<Option<EncodedChunk>, ParquetError> {
+    fn typed<T: ArrowPrimitiveType>(
+        descr: &ColumnDescPtr,
+        arrays: &[&dyn Array],
+        compression: Compression,
+        compressor: &mut zstd::bulk::Compressor<'_>,
+    ) -> Result<Option<EncodedChunk>, ParquetError>
+    where
+        T::Native: Integer,
+    {
+        let parts: Option<Vec<&[T::Native]>> = arrays
+            .iter()
+            .map(|a| {
+                a.as_primitive_opt::<T>()
+                    .filter(|p| p.null_count() == 0)
+                    .map(|p| &p.values()[..])
+            })
+            .collect();
+        let Some(parts) = parts else {
+            return Ok(None);
+        };
+        if !comes_in_runs(of_integers(&parts), INTEGER_RUNS) {
+            return Ok(None);
+        }
+        encode_chunk(descr.clone(), of_integers(&parts), compression, compressor).map(Some)
+    }
+    if descr.max_def_level() != 0 || descr.max_rep_level() != 0 {
+        return Ok(None);
+    }
+    let Some(first) = arrays.first() else {
+        return Ok(None);
+    };
+    match first.data_type() {
+        DataType::Int32 => typed::<Int32Type>(descr, arrays, compression, compressor),
+        DataType::UInt32 => typed::<UInt32Type>(descr, arrays, compression, compressor),
+        DataType::Int64 => typed::<Int64Type>(descr, arrays, compression, compressor),
+        DataType::UInt64 => typed::<UInt64Type>(descr, arrays, compression, compressor),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            typed::<TimestampMillisecondType>(descr, arrays, compression, compressor)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Encodes a chunk given as `runs` (see `of_strings` / `of_keys` / `of_integers`; no
+/// nulls) as one column chunk described by `descr`, compressed with `compressor` (the
+/// file's zstd level). Consecutive runs of equal values, as at a batch boundary, become
+/// one.
+pub fn encode_chunk<V: Entry>(
     descr: ColumnDescPtr,
-    runs: impl Iterator<Item = Run<'a>>,
+    runs: impl Iterator<Item = Run<V>>,
     compression: Compression,
     compressor: &mut zstd::bulk::Compressor<'_>,
 ) -> Result<EncodedChunk, ParquetError> {
@@ -99,19 +269,17 @@ pub fn encode_chunk<'a>(
             descr.path()
         )));
     }
-    // Pass 1: runs → dictionary entries (PLAIN: u32 length + bytes) and run lengths.
+    // Pass 1: runs → dictionary entries (PLAIN) and run lengths.
     let mut dict = Vec::new();
     let mut run_lens: Vec<u32> = Vec::new();
     let mut rows: usize = 0;
     let mut value_bytes: i64 = 0;
-    // Min and max with their first 8 bytes as integers (see `head`).
-    let mut min: Option<(u64, &[u8])> = None;
-    let mut max: Option<(u64, &[u8])> = None;
-    let mut last: Option<&[u8]> = None;
+    let mut stats = V::Stats::default();
+    let mut last: Option<V> = None;
     for (v, n) in runs {
         rows += n as usize;
-        value_bytes += v.len() as i64 * i64::from(n);
-        if last.is_some_and(|l| same_bytes(l, v)) {
+        value_bytes += v.byte_len() as i64 * i64::from(n);
+        if last.is_some_and(|l| l.same(v)) {
             if let Some(len) = run_lens.last_mut() {
                 *len += n;
             }
@@ -119,15 +287,8 @@ pub fn encode_chunk<'a>(
         }
         last = Some(v);
         run_lens.push(n);
-        dict.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        dict.extend_from_slice(v);
-        let h = head(v);
-        if min.is_none_or(|(mh, m)| h < mh || (h == mh && v < m)) {
-            min = Some((h, v));
-        }
-        if max.is_none_or(|(mh, m)| h > mh || (h == mh && v > m)) {
-            max = Some((h, v));
-        }
+        v.put(&mut dict);
+        V::update(&mut stats, v);
     }
     let entries = run_lens.len();
 
@@ -152,7 +313,6 @@ pub fn encode_chunk<'a>(
             compressor,
         )?,
     ];
-    let to_byte_array = |v: Option<(u64, &[u8])>| v.map(|(_, v)| ByteArray::from(v.to_vec()));
     assemble(
         descr,
         pages,
@@ -160,14 +320,8 @@ pub fn encode_chunk<'a>(
             compression,
             encodings: vec![Encoding::PLAIN, Encoding::RLE_DICTIONARY],
             rows: rows as u64,
-            value_bytes: Some(value_bytes),
-            statistics: Statistics::byte_array(
-                to_byte_array(min),
-                to_byte_array(max),
-                None,
-                Some(0),
-                false,
-            ),
+            value_bytes: V::BYTE_ARRAY.then_some(value_bytes),
+            statistics: V::statistics(stats),
         },
     )
 }
@@ -216,8 +370,8 @@ mod tests {
             ]
         );
         assert_eq!(
-            comes_in_runs(of_keys(&dict_refs)),
-            comes_in_runs(of_strings(&string_refs))
+            comes_in_runs(of_keys(&dict_refs), STRING_RUNS),
+            comes_in_runs(of_strings(&string_refs), STRING_RUNS)
         );
         let descr = std::sync::Arc::new(parquet::schema::types::ColumnDescriptor::new(
             std::sync::Arc::new(
@@ -235,7 +389,7 @@ mod tests {
             parquet::schema::types::ColumnPath::from("id"),
         ));
         let mut zstd = zstd::bulk::Compressor::new(1).unwrap_or_else(|e| panic!("{e}"));
-        let mut encode = |runs: Vec<Run<'_>>| {
+        let mut encode = |runs: Vec<Run<&[u8]>>| {
             encode_chunk(
                 descr.clone(),
                 runs.into_iter(),
@@ -258,9 +412,9 @@ mod tests {
         let b = StringArray::from(vec!["b", "c", "c"]);
         let c = StringArray::from(vec!["x", "y", "z"]);
         // a a b | b c c: 3 runs in 6 rows (a run crosses the batch boundary).
-        assert!(comes_in_runs(of_strings(&[&a, &b])));
-        assert!(!comes_in_runs(of_strings(&[&a, &b, &c])));
-        assert!(!comes_in_runs(of_strings(&[])));
+        assert!(comes_in_runs(of_strings(&[&a, &b]), STRING_RUNS));
+        assert!(!comes_in_runs(of_strings(&[&a, &b, &c]), STRING_RUNS));
+        assert!(!comes_in_runs(of_strings(&[]), STRING_RUNS));
         // Only the sample counts: unique values after it do not change the answer.
         let long = StringArray::from_iter_values((0..SAMPLE_ROWS * 3).map(|i| {
             if i < SAMPLE_ROWS {
@@ -269,6 +423,6 @@ mod tests {
                 i.to_string()
             }
         }));
-        assert!(comes_in_runs(of_strings(&[&long])));
+        assert!(comes_in_runs(of_strings(&[&long]), STRING_RUNS));
     }
 }
