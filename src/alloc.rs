@@ -23,8 +23,9 @@ const GLIBC_MMAP_THRESHOLD_MAX: libc::c_int = 32 << 20;
 ///   working set is bounded by the pipeline (channel, reorder window, row groups), so
 ///   keeping it costs no more than its peak, which the RSS benchmark shows.
 ///   `MIMALLOC_PURGE_DELAY` in the environment still wins.
-/// - glibc malloc (zstd's): parquet-rs creates a zstd compressor and decompressor per
-///   column chunk, and each context is allocated at a size glibc serves with a fresh
+/// - glibc malloc (zstd's): parquet-rs created a zstd compressor and decompressor per
+///   column chunk it wrote (today the sink writes all of our tables' columns itself and
+///   makes two compressors per file), and each context is allocated at a size glibc serves with a fresh
 ///   `mmap` and returns with `munmap`, so every column chunk faulted in and zeroed its
 ///   contexts anew (44 k page faults for a 380 MB replay). With the mmap threshold at its
 ///   maximum and trimming off, they come from and go back to the heap: 4–6 k page faults,

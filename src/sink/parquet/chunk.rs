@@ -33,6 +33,9 @@ pub struct ChunkInfo {
     pub encodings: Vec<Encoding>,
     /// Rows, nulls included.
     pub rows: u64,
+    /// Values counted in the chunk's `num_values` when that is not `rows`: the level
+    /// entries of a repeated column (one per list item, empty or null list).
+    pub levels: Option<u64>,
     /// For byte-array columns: the bytes of all values before any encoding.
     pub value_bytes: Option<i64>,
     pub statistics: Statistics,
@@ -81,7 +84,7 @@ pub fn assemble(
         .set_compression(info.compression)
         .set_encodings(info.encodings)
         .set_page_encoding_stats(counts)
-        .set_num_values(info.rows as i64)
+        .set_num_values(info.levels.unwrap_or(info.rows) as i64)
         .set_total_compressed_size(compressed)
         .set_total_uncompressed_size(uncompressed)
         .set_dictionary_page_offset(dictionary_offset)
@@ -246,6 +249,40 @@ pub fn bit_pack(out: &mut Vec<u8>, values: &[u32], groups: usize, bit_width: u32
     }
 }
 
+/// Appends `values` (each below `1 << bit_width`) in the RLE/bit-packed hybrid encoding:
+/// a run of 8 or more equal values is one RLE run; other values are bit-packed in groups
+/// of 8 (the last group padded with zeros) until a group boundary where such a run
+/// starts.
+pub fn put_hybrid(out: &mut Vec<u8>, values: &[u32], bit_width: u32) {
+    let n = values.len();
+    let value_bytes = bit_width.div_ceil(8) as usize;
+    let run_at = |i: usize| {
+        let v = values[i];
+        values[i..].iter().take_while(|x| **x == v).count()
+    };
+    let mut i = 0;
+    while i < n {
+        let run = run_at(i);
+        if run >= 8 {
+            put_uleb128(out, (run as u64) << 1);
+            out.extend_from_slice(&values[i].to_le_bytes()[..value_bytes]);
+            i += run;
+            continue;
+        }
+        let start = i;
+        loop {
+            i += 8;
+            if i >= n || run_at(i) >= 8 {
+                break;
+            }
+        }
+        let end = i.min(n);
+        put_uleb128(out, ((((i - start) / 8) as u64) << 1) | 1);
+        bit_pack(out, &values[start..end], (i - start) / 8, bit_width);
+        i = end;
+    }
+}
+
 /// Values per DELTA_BINARY_PACKED block, and miniblocks per block (32 values each): the
 /// sizes parquet-rs and Arrow C++ write.
 const DELTA_BLOCK: usize = 128;
@@ -339,6 +376,19 @@ pub fn write_levels(validity: &BooleanBuffer, start: usize, end: usize, out: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hybrid_runs_are_rle_and_the_rest_bit_packed() {
+        let mut out = Vec::new();
+        // 1 2 3 then nine 7s: one bit-packed group (1 2 3 7 7 7 7 7), then 4 more 7s are
+        // too few for a run: a second, padded group.
+        put_hybrid(&mut out, &[1, 2, 3, 7, 7, 7, 7, 7, 7, 7, 7, 7], 3);
+        assert_eq!(out[0], (2 << 1) | 1);
+        assert_eq!(out.len(), 1 + 2 * 3);
+        out.clear();
+        put_hybrid(&mut out, &[5; 300], 3);
+        assert_eq!(out, [0xd8, 0x04, 5], "one RLE run of 300 (ULEB128 600)");
+    }
 
     #[test]
     fn levels_are_one_run_when_rows_agree_and_the_bitmap_otherwise() {

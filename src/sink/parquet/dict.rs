@@ -26,8 +26,8 @@ use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
 use super::chunk::{
-    ChunkInfo, EncodedChunk, assemble, bit_pack, data_page, dictionary_page, flat_shape,
-    index_bit_width, put_uleb128, validity, write_levels,
+    ChunkInfo, EncodedChunk, assemble, data_page, dictionary_page, flat_shape, index_bit_width,
+    put_hybrid, validity, write_levels,
 };
 
 /// Rows per data page: indexes are a few bits each, so pages stay small anyway.
@@ -139,44 +139,11 @@ pub fn encode_chunk(
                 vec![Encoding::PLAIN, Encoding::RLE_DICTIONARY]
             },
             rows: rows as u64,
+            levels: None,
             value_bytes: Some(value_bytes as i64),
             statistics: Statistics::byte_array(min, max, None, Some(nulls as u64), false),
         },
     )
-}
-
-/// Appends `values` (each below `1 << bit_width`) in the RLE/bit-packed hybrid encoding:
-/// a run of 8 or more equal values is one RLE run; other values are bit-packed in groups
-/// of 8 (the last group padded with zeros) until a group boundary where such a run
-/// starts.
-fn put_hybrid(out: &mut Vec<u8>, values: &[u32], bit_width: u32) {
-    let n = values.len();
-    let value_bytes = bit_width.div_ceil(8) as usize;
-    let run_at = |i: usize| {
-        let v = values[i];
-        values[i..].iter().take_while(|x| **x == v).count()
-    };
-    let mut i = 0;
-    while i < n {
-        let run = run_at(i);
-        if run >= 8 {
-            put_uleb128(out, (run as u64) << 1);
-            out.extend_from_slice(&values[i].to_le_bytes()[..value_bytes]);
-            i += run;
-            continue;
-        }
-        let start = i;
-        loop {
-            i += 8;
-            if i >= n || run_at(i) >= 8 {
-                break;
-            }
-        }
-        let end = i.min(n);
-        put_uleb128(out, ((((i - start) / 8) as u64) << 1) | 1);
-        bit_pack(out, &values[start..end], (i - start) / 8, bit_width);
-        i = end;
-    }
 }
 
 #[cfg(test)]
@@ -275,19 +242,6 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn hybrid_runs_are_rle_and_the_rest_bit_packed() {
-        let mut out = Vec::new();
-        // 1 2 3 then nine 7s: one bit-packed group (1 2 3 7 7 7 7 7), then 4 more 7s are
-        // too few for a run: a second, padded group.
-        put_hybrid(&mut out, &[1, 2, 3, 7, 7, 7, 7, 7, 7, 7, 7, 7], 3);
-        assert_eq!(out[0], (2 << 1) | 1);
-        assert_eq!(out.len(), 1 + 2 * 3);
-        out.clear();
-        put_hybrid(&mut out, &[5; 300], 3);
-        assert_eq!(out, [0xd8, 0x04, 5], "one RLE run of 300 (ULEB128 600)");
     }
 
     proptest! {

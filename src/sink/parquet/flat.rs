@@ -1,6 +1,7 @@
-//! Column chunks for flat string and integer columns (ids, names, timestamps, counts,
-//! `_version`, `_extra`): v1 data pages of about `PAGE_BYTES`, integers PLAIN, strings
-//! PLAIN or, when asked (`StringEncoding::DeltaLength`), DELTA_LENGTH_BYTE_ARRAY.
+//! Column chunks for flat string, integer, double and boolean columns (ids, names,
+//! timestamps, counts, `_extra`, MOS scores, flags): v1 data pages of about `PAGE_BYTES`,
+//! numbers and booleans PLAIN, strings PLAIN or, when asked
+//! (`StringEncoding::DeltaLength`), DELTA_LENGTH_BYTE_ARRAY.
 //!
 //! Owns the page layout and statistics of such chunks; which columns take this path is
 //! `super`'s choice, and `chunk` writes the pages with their headers.
@@ -16,16 +17,19 @@
 //! Layout (standard Parquet, v1 pages): for an OPTIONAL column, `u32` byte length +
 //! levels, then the non-null values; for a REQUIRED one, only the values. PLAIN strings
 //! are a `u32` length + bytes each; DELTA_LENGTH_BYTE_ARRAY ones are all lengths
-//! (DELTA_BINARY_PACKED), then all bytes back to back; integers are little-endian. Pages start at rows that are multiples of 8, so each page's levels are
-//! whole bytes of the bitmap.
+//! (DELTA_BINARY_PACKED), then all bytes back to back; numbers are little-endian;
+//! booleans one bit each. Pages start at rows that are multiples of 8, so each page's
+//! levels are whole bytes of the bitmap.
 
 use arrow_array::cast::AsArray as _;
 use arrow_array::types::{
-    ArrowPrimitiveType, Int32Type, Int64Type, TimestampMillisecondType, UInt32Type, UInt64Type,
+    ArrowPrimitiveType, Float64Type, Int32Type, Int64Type, TimestampMillisecondType, UInt32Type,
+    UInt64Type,
 };
 use arrow_array::{Array, StringArray};
 use arrow_buffer::ToByteSlice as _;
 use arrow_buffer::bit_iterator::BitSliceIterator;
+use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder};
 use arrow_schema::{DataType, TimeUnit};
 use parquet::basic::{Compression, Encoding};
 use parquet::data_type::ByteArray;
@@ -56,6 +60,8 @@ pub fn supports(ty: &DataType) -> bool {
             | DataType::Int64
             | DataType::UInt64
             | DataType::Timestamp(TimeUnit::Millisecond, _)
+            | DataType::Float64
+            | DataType::Boolean
     )
 }
 
@@ -89,6 +95,8 @@ pub fn encode_chunk(
         DataType::Timestamp(TimeUnit::Millisecond, _) => {
             encode::<Fixed<TimestampMillisecondType>>(descr, arrays, compression, compressor)
         }
+        DataType::Float64 => encode::<Floats>(descr, arrays, compression, compressor),
+        DataType::Boolean => encode::<Bools>(descr, arrays, compression, compressor),
         other => Err(ParquetError::General(format!(
             "`{}`: {other} is not a flat column type",
             descr.path()
@@ -208,6 +216,105 @@ where
     fn finish(stats: Self::Stats, nulls: u64) -> (Statistics, Option<i64>) {
         let (min, max) = (stats.map(|s| s.0), stats.map(|s| s.1));
         (T::Native::statistics(min, max, nulls), None)
+    }
+}
+
+/// Doubles, little-endian. Statistics follow IEEE 754 total order (-0.0 below +0.0) and
+/// leave NaN out, as parquet-rs does; a chunk of NaNs only has no min or max.
+struct Floats<'a> {
+    values: &'a [f64],
+}
+
+/// The total-order key of a double: ordering keys as integers orders the doubles.
+fn total_order(v: f64) -> i64 {
+    let bits = v.to_bits().cast_signed();
+    bits ^ (((bits >> 63).cast_unsigned() >> 1).cast_signed())
+}
+
+impl<'a> Values<'a> for Floats<'a> {
+    type Stats = Option<(f64, f64)>;
+    const ENCODING: Encoding = Encoding::PLAIN;
+
+    fn of(array: &'a dyn Array) -> Option<Self> {
+        array
+            .as_primitive_opt::<Float64Type>()
+            .map(|a| Self { values: a.values() })
+    }
+
+    fn bytes(&self, lo: usize, hi: usize) -> usize {
+        (hi - lo) * 8
+    }
+
+    fn write(parts: &[Self], runs: &[Run], out: &mut Vec<u8>, stats: &mut Self::Stats) {
+        for &(part, lo, hi) in runs {
+            let values = &parts[part].values[lo..hi];
+            out.extend_from_slice(values.to_byte_slice());
+            for &v in values.iter().filter(|v| !v.is_nan()) {
+                *stats = Some(match *stats {
+                    Some((a, b)) => (
+                        if total_order(v) < total_order(a) {
+                            v
+                        } else {
+                            a
+                        },
+                        if total_order(v) > total_order(b) {
+                            v
+                        } else {
+                            b
+                        },
+                    ),
+                    None => (v, v),
+                });
+            }
+        }
+    }
+
+    fn finish(stats: Self::Stats, nulls: u64) -> (Statistics, Option<i64>) {
+        let (min, max) = (stats.map(|s| s.0), stats.map(|s| s.1));
+        (Statistics::double(min, max, None, Some(nulls), false), None)
+    }
+}
+
+/// Booleans: PLAIN packs the values of valid rows one bit each, least significant first,
+/// which is Arrow's layout, so a run of valid rows is a range of its bitmap.
+struct Bools<'a> {
+    values: &'a BooleanBuffer,
+}
+
+impl<'a> Values<'a> for Bools<'a> {
+    /// Whether a false and a true value were seen.
+    type Stats = (bool, bool);
+    const ENCODING: Encoding = Encoding::PLAIN;
+
+    fn of(array: &'a dyn Array) -> Option<Self> {
+        array.as_boolean_opt().map(|a| Self { values: a.values() })
+    }
+
+    fn bytes(&self, lo: usize, hi: usize) -> usize {
+        (hi - lo).div_ceil(8)
+    }
+
+    fn write(parts: &[Self], runs: &[Run], out: &mut Vec<u8>, stats: &mut Self::Stats) {
+        let mut bits = BooleanBufferBuilder::new(runs.iter().map(|r| r.2 - r.1).sum());
+        for &(part, lo, hi) in runs {
+            let values = parts[part].values;
+            let set = values.slice(lo, hi - lo).count_set_bits();
+            stats.0 |= set < hi - lo;
+            stats.1 |= set > 0;
+            bits.append_packed_range(values.offset() + lo..values.offset() + hi, values.values());
+        }
+        out.extend_from_slice(bits.as_slice());
+    }
+
+    fn finish(stats: Self::Stats, nulls: u64) -> (Statistics, Option<i64>) {
+        let (min, max) = match stats {
+            (false, false) => (None, None),
+            (seen_false, seen_true) => (Some(!seen_false), Some(seen_true)),
+        };
+        (
+            Statistics::boolean(min, max, None, Some(nulls), false),
+            None,
+        )
     }
 }
 
@@ -428,6 +535,7 @@ fn encode<'a, V: Values<'a>>(
                 vec![V::ENCODING]
             },
             rows: rows as u64,
+            levels: None,
             value_bytes,
             statistics,
         },
@@ -439,8 +547,8 @@ mod tests {
     use std::sync::Arc;
 
     use arrow_array::{
-        ArrayRef, Int32Array, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array,
-        UInt64Array,
+        ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+        TimestampMillisecondArray, UInt32Array, UInt64Array,
     };
     use arrow_schema::{Field, Schema};
     use bytes::Bytes;
@@ -523,6 +631,24 @@ mod tests {
             (
                 Field::new("absent", DataType::Utf8, true),
                 Arc::new(StringArray::from(vec![None::<&str>; n])),
+            ),
+            (
+                // NaN (left out of the statistics) and both zeros (-0.0 orders first).
+                Field::new("f64", DataType::Float64, true),
+                Arc::new(Float64Array::from_iter((0..n).map(|i| {
+                    some(i + 4).then_some(match i % 5 {
+                        0 => f64::NAN,
+                        1 => -0.0,
+                        2 => 0.0,
+                        _ => i as f64 * 0.25 - 3000.0,
+                    })
+                }))),
+            ),
+            (
+                Field::new("flag", DataType::Boolean, true),
+                Arc::new(BooleanArray::from_iter(
+                    (0..n).map(|i| some(i + 5).then_some(i % 3 == 0)),
+                )),
             ),
         ];
         let schema = Arc::new(Schema::new(
@@ -674,6 +800,55 @@ mod tests {
                     (ts.min_opt().copied(), ts.max_opt().copied()),
                     (t.iter().flatten().min(), t.iter().flatten().max())
                 );
+            }
+            other => panic!("{other:?}"),
+        }
+        match (stats(8), stats(9)) {
+            (Statistics::Double(f), Statistics::Boolean(b)) => {
+                let values = whole.column(8).as_primitive::<Float64Type>();
+                let numbers = || values.iter().flatten().filter(|v| !v.is_nan());
+                let (min, max) = (
+                    numbers().min_by(f64::total_cmp),
+                    numbers().max_by(f64::total_cmp),
+                );
+                assert_eq!(
+                    (
+                        f.min_opt().map(|v| v.to_bits()),
+                        f.max_opt().map(|v| v.to_bits())
+                    ),
+                    (min.map(f64::to_bits), max.map(f64::to_bits))
+                );
+                assert_eq!((b.min_opt(), b.max_opt()), (Some(&false), Some(&true)));
+                for c in [8, 9] {
+                    let nulls = whole.column(c).null_count() as u64;
+                    assert_eq!(stats(c).null_count_opt(), Some(nulls), "column {c}");
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+        // Only NaN: no min or max. Only false: both false.
+        let batch = |f: f64, b: bool| {
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("f", DataType::Float64, false),
+                Field::new("b", DataType::Boolean, false),
+            ]));
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(Float64Array::from(vec![f; 9])),
+                Arc::new(BooleanArray::from(vec![b; 9])),
+            ];
+            RecordBatch::try_new(schema, columns).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let file = Bytes::from(
+            sink.encode(&[batch(f64::NAN, false)])
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(file).unwrap_or_else(|e| panic!("{e}"));
+        let rg = reader.metadata().row_group(0).clone();
+        match (rg.column(0).statistics(), rg.column(1).statistics()) {
+            (Some(Statistics::Double(f)), Some(Statistics::Boolean(b))) => {
+                assert_eq!((f.min_opt(), f.max_opt()), (None, None));
+                assert_eq!((b.min_opt(), b.max_opt()), (Some(&false), Some(&false)));
             }
             other => panic!("{other:?}"),
         }

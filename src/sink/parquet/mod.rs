@@ -5,9 +5,10 @@
 //! what an earlier attempt left). A file becomes visible only complete and durable: write
 //! to a temp name, fsync, rename, fsync the directory. Safe to call from many workers.
 //!
-//! Encoding: most column chunks are built by this sink's own submodules (`flat`, `dict`,
-//! `runs`, assembled by `chunk`), the rest by parquet-rs's Arrow column writers; the file
-//! around them (footer, Arrow schema, row groups) is parquet-rs's `SerializedFileWriter`.
+//! Encoding: every column chunk of our tables is built by this sink's own submodules
+//! (`flat`, `dict`, `runs`, `lists`, assembled by `chunk`); a column of any other Arrow
+//! type would go to parquet-rs's Arrow column writers. The file around them (footer, Arrow
+//! schema, row groups) is parquet-rs's `SerializedFileWriter`.
 
 use std::fs::{self, File};
 use std::io::Write as _;
@@ -39,6 +40,7 @@ use crate::transform::timestamp::format_date;
 mod chunk;
 mod dict;
 mod flat;
+mod lists;
 mod runs;
 
 pub const DATASET: &str = "details";
@@ -122,8 +124,8 @@ impl ParquetSink {
     /// Flat string, integer and enumeration columns are encoded here: `runs` writes
     /// required strings whose values come in runs (parent ids on child rows) as a
     /// dictionary of the runs, `flat` the others as PLAIN pages, `dict` enumerations from
-    /// their Arrow dictionaries. parquet-rs's Arrow column writers do the rest (lists,
-    /// floats, booleans). Every chunk of the file shares one zstd compressor.
+    /// their Arrow dictionaries, `lists` lists of strings. parquet-rs's Arrow column writers
+    /// would take any other type. Every chunk of the file shares one zstd compressor.
     pub fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<u8>, String> {
         self.encode_file(batches).map_err(|e| e.to_string())
     }
@@ -163,7 +165,7 @@ impl ParquetSink {
         // What ArrowWriter does: readers get the Arrow types back (dictionaries, UTC).
         add_encoded_arrow_schema_to_metadata(&stored, &mut props);
         let props = Arc::new(props);
-        // parquet-rs writes only the columns this sink does not (lists, floats, booleans):
+        // parquet-rs writes only the columns this sink does not (none of our tables' today):
         // its writers come from a schema of those fields alone, whose leaves describe the
         // same columns as the file's.
         let theirs: Vec<_> = schema
@@ -328,7 +330,7 @@ fn holds_uuids<'a>(values: impl Iterator<Item = &'a [u8]>) -> bool {
 
 /// Whether this sink encodes columns of type `ty` itself (`runs`, `flat`, `dict`).
 fn encoded_here(ty: &DataType) -> bool {
-    flat::supports(ty) || dict::supports(ty) || *ty == parent_id_type()
+    flat::supports(ty) || dict::supports(ty) || lists::supports(ty) || *ty == parent_id_type()
 }
 
 /// The first non-null values of a string column (`Utf8` or parent ids), in row order.
@@ -389,7 +391,8 @@ fn encode_parent_ids(
     flat::encode_chunk(descr, &arrays, compression, compressor, string_encoding)
 }
 
-/// A column chunk of one row group, encoded by parquet-rs or by `runs` / `flat` / `dict`.
+/// A column chunk of one row group, encoded by parquet-rs or by `runs` / `flat` / `dict` /
+/// `lists`.
 enum Chunk {
     Arrow(ArrowColumnChunk),
     Ours(chunk::EncodedChunk),
@@ -419,6 +422,17 @@ fn encode_row_group(
                 compression[i],
                 compressors,
                 string_encoding,
+            )?));
+            continue;
+        }
+        if lists::supports(ty) {
+            let descr = parquet_schema.column(chunks.len());
+            let arrays: Vec<&dyn Array> = group.iter().map(|b| b.column(i).as_ref()).collect();
+            chunks.push(Chunk::Ours(lists::encode_chunk(
+                descr,
+                &arrays,
+                compression[i],
+                &mut compressors.general,
             )?));
             continue;
         }

@@ -320,6 +320,7 @@ pub fn encode_chunk<V: Entry>(
             compression,
             encodings: vec![Encoding::PLAIN, Encoding::RLE_DICTIONARY],
             rows: rows as u64,
+            levels: None,
             value_bytes: V::BYTE_ARRAY.then_some(value_bytes),
             statistics: V::statistics(stats),
         },
