@@ -244,14 +244,18 @@ mod tests {
             true,
         )]));
         // The last batch alone holds more than a page of items.
+        // Batches of their own, then slices of one at offsets inside its child values.
         let cuts = [0, 7, 8, 3000, 200_000];
-        let batches: Vec<RecordBatch> = cuts
+        let mut batches: Vec<RecordBatch> = cuts
             .windows(2)
             .map(|w| {
                 RecordBatch::try_new(Arc::clone(&schema), vec![lists(w[0]..w[1])])
                     .unwrap_or_else(|e| panic!("{e}"))
             })
             .collect();
+        let whole = RecordBatch::try_new(Arc::clone(&schema), vec![lists(0..5000)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        batches.extend([(0, 13), (13, 2500), (2513, 2487)].map(|(at, n)| whole.slice(at, n)));
         let root = std::env::temp_dir().join(format!("gx-lists-{}", std::process::id()));
         let sink = ParquetSink::new(&root, 64 << 20).unwrap_or_else(|e| panic!("{e}"));
         let file = Bytes::from(sink.encode(&batches).unwrap_or_else(|e| panic!("{e}")));
