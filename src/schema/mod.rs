@@ -30,6 +30,15 @@ pub enum ColumnType {
     ParentId,
     /// An API enumeration kept as the API's string (dictionary / LowCardinality).
     Enum,
+    /// Text from the org's configuration that recurs across rows: ids and names of queues,
+    /// agents, teams, flows, edges, wrap-up codes, campaigns, attribute names. Stored and
+    /// served as text (`String`), like `Utf8`, but built in memory as a dictionary with a
+    /// 4-byte key per row and written to Parquet as dictionary pages: the same few hundred
+    /// ids repeated as 36-byte copies were a seventh of the Arrow memory, copied again into
+    /// PLAIN pages for zstd to find the repeats. Its in-memory Arrow type is the
+    /// enumerations' (`Dictionary(Int32, Utf8)`); the field's `STORED_AS_TEXT` metadata
+    /// tells `stored_schema` to declare it as text.
+    Label,
     /// ISO-8601 instant stored as epoch milliseconds, UTC.
     TimestampMs,
     Int32,
@@ -91,15 +100,24 @@ pub fn parent_id_type() -> DataType {
     DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8))
 }
 
-/// `schema` as files declare it: parent ids as the text they are (`Utf8`), so readers
-/// see strings, not the in-memory dictionary.
+/// Field metadata key of `ColumnType::Label` columns in the in-memory schema: files
+/// declare these as text (`stored_schema`).
+pub const STORED_AS_TEXT: &str = "genesys_etl.stored_as_text";
+
+/// `schema` as files declare it: parent ids and labels as the text they are (`Utf8`), so
+/// readers see strings, not the in-memory dictionaries.
 pub fn stored_schema(schema: &Schema) -> Schema {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
         .map(|f| {
-            if *f.data_type() == parent_id_type() {
-                f.as_ref().clone().with_data_type(DataType::Utf8)
+            if *f.data_type() == parent_id_type() || f.metadata().contains_key(STORED_AS_TEXT) {
+                let mut metadata = f.metadata().clone();
+                metadata.remove(STORED_AS_TEXT);
+                f.as_ref()
+                    .clone()
+                    .with_data_type(DataType::Utf8)
+                    .with_metadata(metadata)
             } else {
                 f.as_ref().clone()
             }
@@ -113,7 +131,7 @@ impl ColumnType {
         match self {
             ColumnType::Utf8 => DataType::Utf8,
             ColumnType::ParentId => parent_id_type(),
-            ColumnType::Enum => {
+            ColumnType::Enum | ColumnType::Label => {
                 DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
             }
             ColumnType::TimestampMs => {
@@ -135,7 +153,7 @@ impl ColumnType {
     /// (Debian's 18.16), where timestamps are second-resolution `DateTime('UTC')`.
     pub fn clickhouse_type(self, nullable: bool, legacy: bool) -> String {
         let base = match self {
-            ColumnType::Utf8 | ColumnType::ParentId => "String",
+            ColumnType::Utf8 | ColumnType::ParentId | ColumnType::Label => "String",
             ColumnType::Enum => {
                 return if nullable {
                     "LowCardinality(Nullable(String))".into()
@@ -168,7 +186,16 @@ impl TableDef {
         let fields: Vec<Field> = self
             .columns
             .iter()
-            .map(|c| Field::new(c.name, c.ty.arrow_type(), c.nullable))
+            .map(|c| {
+                let field = Field::new(c.name, c.ty.arrow_type(), c.nullable);
+                if c.ty == ColumnType::Label {
+                    field.with_metadata(
+                        arrow_schema::Metadata::default().with(STORED_AS_TEXT, "true"),
+                    )
+                } else {
+                    field
+                }
+            })
             .collect();
         Arc::new(Schema::new(fields))
     }
@@ -240,6 +267,21 @@ mod tests {
             names.dedup();
             assert_eq!(names.len(), table.columns.len(), "{}", table.name);
             assert!(table.columns.len() <= 128, "{}", table.name);
+        }
+    }
+
+    #[test]
+    fn files_declare_parent_ids_and_labels_as_text_and_enumerations_as_dictionaries() {
+        for table in ALL_TABLES {
+            let stored = stored_schema(&table.arrow_schema());
+            for (col, field) in table.columns.iter().zip(stored.fields()) {
+                let expected = match col.ty {
+                    ColumnType::ParentId | ColumnType::Label => DataType::Utf8,
+                    other => other.arrow_type(),
+                };
+                assert_eq!(field.data_type(), &expected, "{}.{}", table.name, col.name);
+                assert!(field.metadata().is_empty(), "{}.{}", table.name, col.name);
+            }
         }
     }
 

@@ -11,11 +11,15 @@
 //! Owns: bytes of one column or block. Must not touch: sockets, SQL, the schema's names.
 
 use arrow_array::cast::AsArray;
+use arrow_array::types::ArrowDictionaryKeyType;
 use arrow_array::types::{
     Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimestampMillisecondType,
     TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
-use arrow_array::{Array, ArrowPrimitiveType, PrimitiveArray, RecordBatch, StringArray};
+use arrow_array::{
+    Array, ArrowPrimitiveType, DictionaryArray, PrimitiveArray, RecordBatch, StringArray,
+};
+use arrow_buffer::ArrowNativeType as _;
 use arrow_schema::{DataType, TimeUnit};
 
 use super::types::ChType;
@@ -137,23 +141,13 @@ fn boolean(array: &dyn Array, out: &mut Vec<u8>) -> Result<(), String> {
 }
 
 fn string(array: &dyn Array, out: &mut Vec<u8>) -> Result<(), String> {
-    // Parent ids (`schema::ColumnType::ParentId`): each row's value from the dictionary.
+    // Parent ids (`schema::ColumnType::ParentId`, UInt32 keys) and labels (`Label`, Int32
+    // keys): each row's value from the dictionary.
     if let Some(d) = array.as_dictionary_opt::<UInt32Type>() {
-        let values = d
-            .values()
-            .as_string_opt::<i32>()
-            .ok_or_else(|| mismatch(array, "String"))?;
-        let keys = d.keys();
-        for (i, &k) in keys.values().iter().enumerate() {
-            // A null row (Nullable's map marks it) gets a placeholder, as in `string`.
-            let v = if keys.is_valid(i) && (k as usize) < values.len() {
-                values.value(k as usize).as_bytes()
-            } else {
-                b""
-            };
-            put_str(out, v);
-        }
-        return Ok(());
+        return dictionary_strings(d, out);
+    }
+    if let Some(d) = array.as_dictionary_opt::<Int32Type>() {
+        return dictionary_strings(d, out);
     }
     let a: &StringArray = array
         .as_string_opt::<i32>()
@@ -164,6 +158,27 @@ fn string(array: &dyn Array, out: &mut Vec<u8>) -> Result<(), String> {
     for w in offsets.windows(2) {
         // Null slots hold an empty or arbitrary range; Nullable's map says they are NULL.
         put_str(out, &values[w[0] as usize..w[1] as usize]);
+    }
+    Ok(())
+}
+
+/// `String` rows from a dictionary of strings: each row's entry.
+fn dictionary_strings<K: ArrowDictionaryKeyType>(
+    d: &DictionaryArray<K>,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let values = d
+        .values()
+        .as_string_opt::<i32>()
+        .ok_or_else(|| mismatch(d, "String"))?;
+    let keys = d.keys();
+    for (i, k) in keys.values().iter().enumerate() {
+        // A null row (Nullable's map marks it) gets a placeholder, as in `string`.
+        let v = match k.to_usize() {
+            Some(k) if keys.is_valid(i) && k < values.len() => values.value(k).as_bytes(),
+            _ => b"",
+        };
+        put_str(out, v);
     }
     Ok(())
 }
@@ -431,6 +446,28 @@ mod tests {
             round_trip(plain, "LowCardinality(String)"),
             [s("a"), s("b"), s("a")]
         );
+    }
+
+    #[test]
+    fn labels_and_parent_ids_become_strings_from_their_dictionaries() {
+        // A label column (`ColumnType::Label`): Int32 keys, nullable.
+        let mut b = StringDictionaryBuilder::<Int32Type>::new();
+        b.append_value("queue-a");
+        b.append_null();
+        b.append_value("queue-b");
+        b.append_value("queue-a");
+        let label: ArrayRef = Arc::new(b.finish());
+        assert_eq!(
+            round_trip(label, "Nullable(String)"),
+            [s("queue-a"), Value::Null, s("queue-b"), s("queue-a")]
+        );
+        // Parent ids: UInt32 keys, required.
+        let mut b = StringDictionaryBuilder::<UInt32Type>::new();
+        for v in ["c1", "c1", "c2"] {
+            b.append_value(v);
+        }
+        let parents: ArrayRef = Arc::new(b.finish());
+        assert_eq!(round_trip(parents, "String"), [s("c1"), s("c1"), s("c2")]);
     }
 
     #[test]

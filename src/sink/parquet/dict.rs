@@ -1,13 +1,13 @@
 //! Column chunks for API enumerations (`media_type`, `purpose`, `segment_type`, …): Arrow
 //! dictionaries of strings, written as Parquet dictionary pages from the dictionary the
-//! transform already built.
+//! transform already built. Labels (queue, agent, flow ids…) take the same path.
 //!
 //! Owns the dictionary page, the index encoding and the statistics of such chunks; which
 //! columns take this path is `super`'s choice, and `chunk` writes the pages.
 //!
 //! Why not parquet-rs: it turns the dictionary back into strings and interns every row
-//! again with a hash. Here the batches' small dictionaries are merged once per batch
-//! entry (a short scan: enumerations have a handful of values), each row's key is mapped
+//! again with a hash. Here the batches' dictionaries are merged once per batch entry
+//! (a hash lookup per entry, not per row), each row's key is mapped
 //! through a table, and the indexes go out in the RLE/bit-packed hybrid encoding: runs of
 //! 8 or more equal indexes as one RLE run, the rest bit-packed in groups of 8.
 //!
@@ -51,6 +51,9 @@ pub fn encode_chunk(
 
     // The chunk's dictionary, and each non-null row's index into it.
     let mut entries: Vec<&[u8]> = Vec::new();
+    // Each batch's entry is looked up once (then `remap` has it): a map, since labels
+    // bring hundreds of entries per batch where enumerations bring a handful.
+    let mut positions: std::collections::HashMap<&[u8], u32> = std::collections::HashMap::new();
     let mut indexes: Vec<u32> = Vec::with_capacity(rows - nulls);
     for array in arrays {
         let dict: &DictionaryArray<Int32Type> = array
@@ -70,13 +73,10 @@ pub fn encode_chunk(
                 .ok_or_else(|| err("key past the dictionary"))?;
             if *slot == u32::MAX {
                 let v = values.value(k).as_bytes();
-                *slot = match entries.iter().position(|e| *e == v) {
-                    Some(i) => i as u32,
-                    None => {
-                        entries.push(v);
-                        (entries.len() - 1) as u32
-                    }
-                };
+                *slot = *positions.entry(v).or_insert_with(|| {
+                    entries.push(v);
+                    (entries.len() - 1) as u32
+                });
             }
             indexes.push(*slot);
             Ok(())

@@ -80,7 +80,10 @@ impl ParquetSink {
         builder = builder.set_dictionary_enabled(false);
         for table in ALL_TABLES {
             for col in table.columns {
-                if col.ty == crate::schema::ColumnType::Enum {
+                if matches!(
+                    col.ty,
+                    crate::schema::ColumnType::Enum | crate::schema::ColumnType::Label
+                ) {
                     builder = builder.set_column_dictionary_enabled(
                         parquet::schema::types::ColumnPath::from(col.name),
                         true,
