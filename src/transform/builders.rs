@@ -227,13 +227,7 @@ impl EnumBuilder {
         let b = v.as_bytes();
         let (head, tail) = head_tail(b);
         let sig = (b.len(), head, tail);
-        let (offsets, bytes) = (self.values.offsets_slice(), self.values.values_slice());
-        // Up to 16 bytes the signature is the whole value; longer ones compare bytes.
-        let same = |e: usize| {
-            self.signatures[e] == sig
-                && (b.len() <= 16
-                    || same_middle(&bytes[offsets[e].unsigned_abs() as usize..][..b.len()], b))
-        };
+        let same = |e: usize| self.is_entry(e, sig, b);
         let found = if self.last < self.signatures.len() && same(self.last) {
             // Rows often repeat the row before (a conversation's segments, one queue).
             Some(self.last)
@@ -267,6 +261,18 @@ impl EnumBuilder {
         };
         self.last = key;
         self.keys.append_value(key as i32);
+    }
+
+    /// Whether entry `e` is the value `b` of signature `sig`. Up to 16 bytes the signature
+    /// is the whole value; longer ones compare the bytes between. (Out of line as a
+    /// closure, this was 2% of a replay.)
+    #[inline(always)]
+    fn is_entry(&self, e: usize, sig: (usize, u64, u64), b: &[u8]) -> bool {
+        self.signatures[e] == sig
+            && (b.len() <= 16 || {
+                let start = self.values.offsets_slice()[e].unsigned_abs() as usize;
+                same_middle(&self.values.values_slice()[start..][..b.len()], b)
+            })
     }
 
     /// Adds entry `k` to the index, first building or doubling it when it would be more
@@ -334,18 +340,22 @@ pub struct ParentIdBuilder {
 impl ParentIdBuilder {
     #[inline]
     pub fn append_value(&mut self, v: &str) {
-        let entries = self.values.len();
+        // Entries from the offsets (one more than entries): `StringBuilder::len` is an
+        // out-of-line call into the null-buffer builder, twice per row before.
+        let entries = self.values.offsets_slice().len() - 1;
         let same = entries > 0
             && ((v.as_ptr() as usize, v.len()) == self.last || {
                 let offsets = self.values.offsets_slice();
                 let start = offsets[entries - 1].unsigned_abs() as usize;
                 &self.values.values_slice()[start..] == v.as_bytes()
             });
-        if !same {
+        let key = if same {
+            entries - 1
+        } else {
             self.values.append_value(v);
             self.last = (v.as_ptr() as usize, v.len());
-        }
-        let key = self.values.len() - 1;
+            entries
+        };
         self.keys.append_value(key as u32);
     }
 
