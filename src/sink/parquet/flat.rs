@@ -330,18 +330,21 @@ struct DeltaStrings<'a> {
 
 /// Min and max so far, with their first 8 bytes as big-endian integers: most values
 /// differ from both there, so most rows cost two integer compares, not two `memcmp`s.
+/// (Also the statistics of list items, in `lists`.)
 #[derive(Default)]
-struct StringStats<'a> {
+pub struct StringStats<'a> {
     min: Option<(u64, &'a [u8])>,
     max: Option<(u64, &'a [u8])>,
     /// Set when a min or max longer than `MAX_STAT_BYTES` was seen: no min/max then.
     too_long: bool,
-    value_bytes: i64,
+    /// Bytes of all values (the chunk's `unencoded_byte_array_data_bytes`), added by the
+    /// caller: PLAIN and delta-length writers count whole runs at once.
+    pub value_bytes: i64,
 }
 
 impl<'a> StringStats<'a> {
     #[inline]
-    fn update(&mut self, v: &'a [u8]) {
+    pub fn update(&mut self, v: &'a [u8]) {
         let h = head(v);
         if self.min.is_none_or(|(mh, m)| h < mh || (h == mh && v < m)) {
             self.too_long |= v.len() > MAX_STAT_BYTES;
@@ -353,7 +356,7 @@ impl<'a> StringStats<'a> {
         }
     }
 
-    fn finish(self, nulls: u64) -> (Statistics, Option<i64>) {
+    pub fn finish(self, nulls: u64) -> (Statistics, Option<i64>) {
         let keep = |v: Option<(u64, &[u8])>| {
             v.filter(|_| !self.too_long)
                 .map(|(_, v)| ByteArray::from(v.to_vec()))

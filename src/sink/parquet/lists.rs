@@ -22,18 +22,14 @@ use arrow_array::cast::AsArray as _;
 use arrow_array::{Array, ListArray, StringArray};
 use arrow_schema::DataType;
 use parquet::basic::{Compression, Encoding};
-use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
-use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use super::chunk::{ChunkInfo, EncodedChunk, assemble, data_page, head, put_hybrid};
+use super::chunk::{ChunkInfo, EncodedChunk, assemble, data_page, put_hybrid};
+use super::flat::StringStats;
 
 /// Uncompressed item bytes aimed at per data page (parquet-rs's default limit).
 const PAGE_BYTES: usize = 1 << 20;
-
-/// Longest string kept as a min or max statistic (as for flat strings).
-const MAX_STAT_BYTES: usize = 64;
 
 /// Definition levels of the LIST shape with an optional list and optional items.
 const NULL_LIST: u32 = 0;
@@ -52,17 +48,6 @@ struct Page {
     rep: Vec<u32>,
     def: Vec<u32>,
     items: Vec<u8>,
-}
-
-/// Min and max item so far (with their first 8 bytes as integers, see `head`), level
-/// entries without an item, and the bytes of all items.
-#[derive(Default)]
-struct Stats<'a> {
-    min: Option<(u64, &'a [u8])>,
-    max: Option<(u64, &'a [u8])>,
-    too_long: bool,
-    nulls: u64,
-    value_bytes: i64,
 }
 
 /// Encodes `arrays` (one column of consecutive batches) as one column chunk described by
@@ -86,7 +71,9 @@ pub fn encode_chunk(
         .collect::<Option<_>>()
         .ok_or_else(|| err("arrays of different types"))?;
 
-    let mut stats = Stats::default();
+    let mut stats = StringStats::default();
+    // Level entries without an item: null lists, empty lists, null items.
+    let mut nulls = 0u64;
     let mut pages = Vec::new();
     let mut page = Page::default();
     let (mut rows, mut levels) = (0u64, 0u64);
@@ -96,19 +83,19 @@ pub fn encode_chunk(
             if list.is_null(row) {
                 page.rep.push(0);
                 page.def.push(NULL_LIST);
-                stats.nulls += 1;
+                nulls += 1;
             } else {
                 let (lo, hi) = (offsets[row] as usize, offsets[row + 1] as usize);
                 if lo == hi {
                     page.rep.push(0);
                     page.def.push(EMPTY_LIST);
-                    stats.nulls += 1;
+                    nulls += 1;
                 }
                 for i in lo..hi {
                     page.rep.push(u32::from(i > lo));
                     if items.is_null(i) {
                         page.def.push(NULL_ITEM);
-                        stats.nulls += 1;
+                        nulls += 1;
                         continue;
                     }
                     page.def.push(ITEM);
@@ -116,6 +103,7 @@ pub fn encode_chunk(
                     page.items
                         .extend_from_slice(&(v.len() as u32).to_le_bytes());
                     page.items.extend_from_slice(v);
+                    stats.value_bytes += v.len() as i64;
                     stats.update(v);
                 }
             }
@@ -134,17 +122,7 @@ pub fn encode_chunk(
         levels += page.def.len() as u64;
         pages.push(finish_page(page, compression, compressor)?);
     }
-    let keep = |v: Option<(u64, &[u8])>| {
-        v.filter(|_| !stats.too_long)
-            .map(|(_, v)| ByteArray::from(v.to_vec()))
-    };
-    let statistics = Statistics::byte_array(
-        keep(stats.min),
-        keep(stats.max),
-        None,
-        Some(stats.nulls),
-        false,
-    );
+    let (statistics, value_bytes) = stats.finish(nulls);
     assemble(
         descr,
         pages,
@@ -153,25 +131,10 @@ pub fn encode_chunk(
             encodings: vec![Encoding::PLAIN, Encoding::RLE],
             rows,
             levels: Some(levels),
-            value_bytes: Some(stats.value_bytes),
+            value_bytes,
             statistics,
         },
     )
-}
-
-impl<'a> Stats<'a> {
-    fn update(&mut self, v: &'a [u8]) {
-        self.value_bytes += v.len() as i64;
-        let h = (head(v), v);
-        if self.min.is_none_or(|m| h < m) {
-            self.too_long |= v.len() > MAX_STAT_BYTES;
-            self.min = Some(h);
-        }
-        if self.max.is_none_or(|m| h > m) {
-            self.too_long |= v.len() > MAX_STAT_BYTES;
-            self.max = Some(h);
-        }
-    }
 }
 
 /// The page's body: each level stream behind its `u32` byte length, then the items.
@@ -207,6 +170,7 @@ mod tests {
     use arrow_schema::{Field, Schema};
     use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::data_type::ByteArray;
     use parquet::file::reader::{FileReader as _, SerializedFileReader};
 
     use super::super::ParquetSink;
