@@ -124,11 +124,12 @@ impl ParquetSink {
     /// One Parquet file, in memory, from batches of the same schema. Row groups are cut
     /// at batch boundaries by Arrow bytes and rows. Public for the encode benchmark.
     ///
-    /// Flat string, integer and enumeration columns are encoded here: `runs` writes
-    /// required strings whose values come in runs (parent ids on child rows) as a
-    /// dictionary of the runs, `flat` the others as PLAIN pages, `dict` enumerations from
-    /// their Arrow dictionaries, `lists` lists of strings. parquet-rs's Arrow column writers
-    /// would take any other type. Every chunk of the file shares one zstd compressor.
+    /// Every column of our tables is encoded here: `runs` writes required strings whose
+    /// values come in runs (parent ids on child rows) and required integers in long runs
+    /// (`_version`) as a dictionary of the runs, `flat` the other strings, numbers and
+    /// booleans as PLAIN pages, `dict` enumerations and labels from their Arrow
+    /// dictionaries, `lists` lists of strings. parquet-rs's Arrow column writers would take
+    /// any other type. Every chunk of the file shares one zstd compressor.
     pub fn encode(&self, batches: &[RecordBatch]) -> Result<Vec<u8>, String> {
         self.encode_file(batches).map_err(|e| e.to_string())
     }
@@ -331,7 +332,8 @@ fn holds_uuids<'a>(values: impl Iterator<Item = &'a [u8]>) -> bool {
     runs > 0 && heads.len() * 10 >= runs * 9
 }
 
-/// Whether this sink encodes columns of type `ty` itself (`runs`, `flat`, `dict`).
+/// Whether this sink encodes columns of type `ty` itself (`runs`, `flat`, `dict`,
+/// `lists`).
 fn encoded_here(ty: &DataType) -> bool {
     flat::supports(ty) || dict::supports(ty) || lists::supports(ty) || *ty == parent_id_type()
 }
