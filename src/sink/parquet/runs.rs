@@ -1,5 +1,6 @@
-//! Column chunks for string columns whose values come in runs: the parent ids that every
-//! child row repeats (`conversation_id`, `participant_id`, `session_id` on each segment).
+//! Column chunks for columns whose values come in runs: the parent ids that every child
+//! row repeats (`conversation_id`, `participant_id`, `session_id` on each segment), and
+//! integers in long runs (`_version`, one value per page; `of_integers`, `INTEGER_RUNS`).
 //!
 //! Owns only the encoding of one such chunk (dictionary page + one data page) and its
 //! metadata; which columns take this path and how chunks join a file is `super`'s choice.
@@ -11,7 +12,8 @@
 //! the runs come either from the keys of the transform's parent-id dictionaries
 //! (`of_keys`, no value compared) or, for other required strings, from one pass comparing
 //! each row with the last (`of_strings`); each run becomes one dictionary entry and one
-//! RLE run of its index, and zstd only sees the distinct ids.
+//! RLE run of its index, and zstd only sees the distinct ids. `Entry` says how a string
+//! or an integer is compared, written to the dictionary page and summarised.
 //!
 //! The layout is standard Parquet: a PLAIN dictionary page, then a v1 data page in
 //! RLE_DICTIONARY (bit width byte + RLE runs of the hybrid encoding), no levels because
