@@ -34,8 +34,8 @@ pub enum ColumnType {
     /// agents, teams, flows, edges, wrap-up codes, campaigns, attribute names. Stored and
     /// served as text (`String`), like `Utf8`, but built in memory as a dictionary with a
     /// 4-byte key per row and written to Parquet as dictionary pages: the same few hundred
-    /// ids repeated as 36-byte copies were a seventh of the Arrow memory, copied again into
-    /// PLAIN pages for zstd to find the repeats. Its in-memory Arrow type is the
+    /// ids repeated as 36-byte copies were about a seventh of a month's uncompressed column
+    /// bytes, copied into PLAIN pages for zstd to find the repeats again. Its in-memory Arrow type is the
     /// enumerations' (`Dictionary(Int32, Utf8)`); the field's `STORED_AS_TEXT` metadata
     /// tells `stored_schema` to declare it as text.
     Label,
