@@ -225,12 +225,6 @@ struct Floats<'a> {
     values: &'a [f64],
 }
 
-/// The total-order key of a double: ordering keys as integers orders the doubles.
-fn total_order(v: f64) -> i64 {
-    let bits = v.to_bits().cast_signed();
-    bits ^ (((bits >> 63).cast_unsigned() >> 1).cast_signed())
-}
-
 impl<'a> Values<'a> for Floats<'a> {
     type Stats = Option<(f64, f64)>;
     const ENCODING: Encoding = Encoding::PLAIN;
@@ -252,16 +246,8 @@ impl<'a> Values<'a> for Floats<'a> {
             for &v in values.iter().filter(|v| !v.is_nan()) {
                 *stats = Some(match *stats {
                     Some((a, b)) => (
-                        if total_order(v) < total_order(a) {
-                            v
-                        } else {
-                            a
-                        },
-                        if total_order(v) > total_order(b) {
-                            v
-                        } else {
-                            b
-                        },
+                        std::cmp::min_by(a, v, f64::total_cmp),
+                        std::cmp::max_by(b, v, f64::total_cmp),
                     ),
                     None => (v, v),
                 });

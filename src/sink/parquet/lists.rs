@@ -76,7 +76,8 @@ pub fn encode_chunk(
     let mut nulls = 0u64;
     let mut pages = Vec::new();
     let mut page = Page::default();
-    let (mut rows, mut levels) = (0u64, 0u64);
+    let rows: usize = lists.iter().map(|(list, _)| list.len()).sum();
+    let mut levels = 0u64;
     for (list, items) in &lists {
         let offsets = list.value_offsets();
         for row in 0..list.len() {
@@ -107,7 +108,6 @@ pub fn encode_chunk(
                     stats.update(v);
                 }
             }
-            rows += 1;
             if page.items.len() >= PAGE_BYTES {
                 levels += page.def.len() as u64;
                 pages.push(finish_page(
@@ -129,7 +129,7 @@ pub fn encode_chunk(
         ChunkInfo {
             compression,
             encodings: vec![Encoding::PLAIN, Encoding::RLE],
-            rows,
+            rows: rows as u64,
             levels: Some(levels),
             value_bytes,
             statistics,
