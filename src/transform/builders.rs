@@ -345,9 +345,14 @@ impl ParentIdBuilder {
         let entries = self.values.offsets_slice().len() - 1;
         let same = entries > 0
             && ((v.as_ptr() as usize, v.len()) == self.last || {
+                // A new parent mostly: its id differs from the last one in the first 8
+                // bytes, told apart in line before any `memcmp` call.
                 let offsets = self.values.offsets_slice();
                 let start = offsets[entries - 1].unsigned_abs() as usize;
-                &self.values.values_slice()[start..] == v.as_bytes()
+                let last = &self.values.values_slice()[start..];
+                last.len() == v.len()
+                    && head_tail(last) == head_tail(v.as_bytes())
+                    && last == v.as_bytes()
             });
         let key = if same {
             entries - 1
@@ -382,6 +387,9 @@ pub struct TableBuilder {
     /// For columns filled from the JSON object: rows the column holds (after a value is
     /// appended; behind `rows` while the field is absent). Saves asking the builder.
     pub filled: Vec<usize>,
+    /// The `_version` column, filled at `finish`: its value is the page's, the same on
+    /// every row, so one fill per batch instead of an append per row.
+    version_col: Option<usize>,
 }
 
 impl TableBuilder {
@@ -395,6 +403,7 @@ impl TableBuilder {
                 .collect(),
             rows: 0,
             filled: vec![0; def.columns.len()],
+            version_col: def.index_of(crate::schema::VERSION_COLUMN),
         }
     }
 
@@ -407,9 +416,12 @@ impl TableBuilder {
         }
     }
 
-    /// Finishes the batch and resets the builders for reuse. Columns a row left out get
-    /// their nulls here (see `ColumnBuilder::pad_to`).
-    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+    /// Finishes the batch, every row's `_version` being `version`, and resets the builders
+    /// for reuse. Columns a row left out get their nulls here (see `ColumnBuilder::pad_to`).
+    pub fn finish(&mut self, version: u64) -> Result<RecordBatch, ArrowError> {
+        if let Some(ColumnBuilder::UInt64(b)) = self.version_col.map(|i| &mut self.cols[i]) {
+            b.append_value_n(version, self.rows - b.len());
+        }
         for col in &mut self.cols {
             col.pad_to(self.rows);
         }
@@ -441,13 +453,6 @@ impl TableBuilder {
     #[inline]
     pub fn u32(&mut self, col: usize, v: u32) {
         if let ColumnBuilder::UInt32(b) = &mut self.cols[col] {
-            b.append_value(v);
-        }
-    }
-
-    #[inline]
-    pub fn u64(&mut self, col: usize, v: u64) {
-        if let ColumnBuilder::UInt64(b) = &mut self.cols[col] {
             b.append_value(v);
         }
     }

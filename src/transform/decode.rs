@@ -13,7 +13,7 @@ use simd_json::tape::{Object, Value};
 use super::builders::{ColumnBuilder, TableBuilder};
 use super::error::{FieldError, Problem};
 use super::timestamp::parse_iso_ms;
-use crate::schema::{EXTRA_COLUMN, Source, TableDef, VERSION_COLUMN};
+use crate::schema::{EXTRA_COLUMN, Source, TableDef};
 
 /// Read-only map from an API key to what it fills, built once per level.
 ///
@@ -139,7 +139,6 @@ pub struct Level {
     nested: KeyTable<usize>,
     /// Bit i set: column i is a required field of the JSON object.
     required: u128,
-    pub version_col: usize,
     extra_col: usize,
     /// Column whose string value `decode` returns as `Decoded::id` (`usize::MAX`: none).
     id_col: usize,
@@ -200,7 +199,6 @@ impl Level {
             nested_name,
             nested: KeyTable::new(&nested),
             required,
-            version_col: find(VERSION_COLUMN)?,
             extra_col: find(EXTRA_COLUMN)?,
             id_col: match id {
                 Some(name) => {
@@ -221,7 +219,6 @@ impl Level {
         &self,
         obj: &Object<'t, 'i>,
         b: &mut TableBuilder,
-        version: u64,
         extra: &mut Vec<u8>,
         nested_extra: &mut Vec<u8>,
     ) -> Result<Decoded<'t, 'i>, FieldError> {
@@ -290,13 +287,17 @@ impl Level {
             extra.extend_from_slice(body);
             extra.push(b'}');
         }
-        extra.push(b'}');
-        b.u64(self.version_col, version);
-        b.utf8(
-            self.extra_col,
-            // Always valid UTF-8: built from &str keys and JSON written by simd-json.
-            std::str::from_utf8(extra).unwrap_or("{}"),
-        );
+        if extra.len() == 1 {
+            // Most records have no untyped field: a constant, no UTF-8 check.
+            b.utf8(self.extra_col, "{}");
+        } else {
+            extra.push(b'}');
+            b.utf8(
+                self.extra_col,
+                // Always valid UTF-8: built from &str keys and JSON written by simd-json.
+                std::str::from_utf8(extra).unwrap_or("{}"),
+            );
+        }
         b.rows += 1;
         Ok(Decoded { children, id })
     }

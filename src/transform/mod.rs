@@ -88,7 +88,6 @@ struct Levels {
     segment: Level,
     metric: Level,
     ctx: [Ctx; 6],
-    attr_version: usize,
     attr_extra: usize,
 }
 
@@ -147,9 +146,6 @@ impl Transformer {
             segment: level(&crate::schema::SEGMENTS, &[], None),
             metric: level(&crate::schema::SESSION_METRICS, &[], None),
             ctx,
-            attr_version: attrs
-                .index_of(crate::schema::VERSION_COLUMN)
-                .unwrap_or(usize::MAX),
             attr_extra: attrs
                 .index_of(crate::schema::EXTRA_COLUMN)
                 .unwrap_or(usize::MAX),
@@ -180,7 +176,7 @@ impl Transformer {
                 page: page.clone(),
                 reason: e.to_string(),
             })),
-            Ok(()) => self.walk(tape.as_value(), window, version),
+            Ok(()) => self.walk(tape.as_value(), window),
         };
         self.tape = Some(tape.reset());
         bytes.truncate(len);
@@ -189,7 +185,7 @@ impl Transformer {
                 let mut batches = Vec::with_capacity(self.builders.len());
                 for b in &mut self.builders {
                     let table = b.def.name;
-                    batches.push(b.finish().map_err(|e| TransformError::Internal {
+                    batches.push(b.finish(version).map_err(|e| TransformError::Internal {
                         page: page.clone(),
                         table,
                         message: e.to_string(),
@@ -220,7 +216,6 @@ impl Transformer {
         &mut self,
         root: Value<'_, '_>,
         window: Option<(i64, i64)>,
-        version: u64,
     ) -> Result<(u64, u64), Result<TransformError, WalkError>> {
         let conv_table = TableId::Conversations;
         let Some(root) = root.as_object() else {
@@ -246,7 +241,7 @@ impl Transformer {
         };
         let (mut kept, mut dropped) = (0u64, 0u64);
         for (ci, conv) in conversations.iter().enumerate() {
-            match self.conversation(conv, window, version) {
+            match self.conversation(conv, window) {
                 Ok(true) => kept += 1,
                 Ok(false) => dropped += 1,
                 Err((t, e)) => return Err(Err((t, e.within_item("conversations", ci)))),
@@ -260,7 +255,6 @@ impl Transformer {
         &mut self,
         conv: Value<'_, '_>,
         window: Option<(i64, i64)>,
-        version: u64,
     ) -> Result<bool, WalkError> {
         let t = TableId::Conversations;
         let obj = conv
@@ -285,7 +279,6 @@ impl Transformer {
         let children = self.levels.conversation.decode(
             &obj,
             &mut self.builders[t as usize],
-            version,
             &mut self.extra,
             &mut self.nested_extra,
         );
@@ -298,19 +291,14 @@ impl Transformer {
         };
         if let Some(list) = array_child(children.children[0], "participants").map_err(|e| (t, e))? {
             for (pi, p) in list.iter().enumerate() {
-                self.participant(p, &parents, version)
+                self.participant(p, &parents)
                     .map_err(|(t, e)| (t, e.within_item("participants", pi)))?;
             }
         }
         Ok(true)
     }
 
-    fn participant(
-        &mut self,
-        p: Value<'_, '_>,
-        parents: &Parents<'_>,
-        version: u64,
-    ) -> Result<(), WalkError> {
+    fn participant(&mut self, p: Value<'_, '_>, parents: &Parents<'_>) -> Result<(), WalkError> {
         let t = TableId::Participants;
         let obj = p
             .as_object()
@@ -320,7 +308,7 @@ impl Transformer {
         let decoded = self
             .levels
             .participant
-            .decode(&obj, b, version, &mut self.extra, &mut self.nested_extra)
+            .decode(&obj, b, &mut self.extra, &mut self.nested_extra)
             .map_err(|e| (t, e))?;
         let children = decoded.children;
         let parents = Parents {
@@ -329,7 +317,7 @@ impl Transformer {
         };
         if let Some(list) = array_child(children[0], "sessions").map_err(|e| (t, e))? {
             for (si, s) in list.iter().enumerate() {
-                self.session(s, &parents, version)
+                self.session(s, &parents)
                     .map_err(|(t, e)| (t, e.within_item("sessions", si)))?;
             }
         }
@@ -365,7 +353,6 @@ impl Transformer {
                         b.utf8(c, s);
                     }
                 }
-                b.u64(self.levels.attr_version, version);
                 b.utf8(self.levels.attr_extra, "{}");
                 b.rows += 1;
             }
@@ -373,12 +360,7 @@ impl Transformer {
         Ok(())
     }
 
-    fn session(
-        &mut self,
-        s: Value<'_, '_>,
-        parents: &Parents<'_>,
-        version: u64,
-    ) -> Result<(), WalkError> {
+    fn session(&mut self, s: Value<'_, '_>, parents: &Parents<'_>) -> Result<(), WalkError> {
         let t = TableId::Sessions;
         let obj = s
             .as_object()
@@ -388,7 +370,7 @@ impl Transformer {
         let decoded = self
             .levels
             .session
-            .decode(&obj, b, version, &mut self.extra, &mut self.nested_extra)
+            .decode(&obj, b, &mut self.extra, &mut self.nested_extra)
             .map_err(|e| (t, e))?;
         let children = decoded.children;
         let parents = Parents {
@@ -416,7 +398,7 @@ impl Transformer {
                 })?;
                 append_context(b, &ctx, &parents, Some(i as u32));
                 level
-                    .decode(&obj, b, version, &mut self.extra, &mut self.nested_extra)
+                    .decode(&obj, b, &mut self.extra, &mut self.nested_extra)
                     .map_err(wrap)?;
             }
         }
