@@ -11,7 +11,7 @@ use arrow_array::types::{Int32Type, UInt32Type};
 use arrow_array::{ArrayRef, ArrowPrimitiveType, DictionaryArray, RecordBatch};
 use arrow_schema::ArrowError;
 
-use super::decode::head_tail;
+use super::decode::{head_tail, same_middle};
 use crate::schema::{ColumnType, TableDef};
 
 pub enum ColumnBuilder {
@@ -148,31 +148,6 @@ impl ColumnBuilder {
             Self::ParentId(b) => b.keys.len(),
         }
     }
-}
-
-/// Whether two values of one length over 16 bytes, whose first and last 8 bytes are
-/// equal, are equal: the bytes between compared 8 at a time in line (labels are mostly
-/// 36-byte ids, and a `memcmp` call per lookup showed in perf).
-#[inline]
-fn same_middle(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() || n <= 16 {
-        return n == b.len();
-    }
-    let word = |s: &[u8], at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&s[at..at + 8]);
-        u64::from_ne_bytes(w)
-    };
-    let mut i = 8;
-    while i + 16 <= n {
-        if word(a, i) != word(b, i) {
-            return false;
-        }
-        i += 8;
-    }
-    // The rest overlaps the last 8 bytes, which the signature already compared.
-    i >= n - 8 || word(a, n - 16) == word(b, n - 16)
 }
 
 /// Index slot of a value's signature (length, first and last 8 bytes).
