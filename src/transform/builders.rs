@@ -320,14 +320,13 @@ impl ParentIdBuilder {
         let entries = self.values.offsets_slice().len() - 1;
         let same = entries > 0
             && ((v.as_ptr() as usize, v.len()) == self.last || {
-                // A new parent mostly: its id differs from the last one in the first 8
-                // bytes, told apart in line before any `memcmp` call.
+                // A new parent mostly: its id differs from the last one in the first or
+                // last 8 bytes, told apart in line; the middle bytes too (`same_middle`),
+                // so no `memcmp` call either way.
                 let offsets = self.values.offsets_slice();
                 let start = offsets[entries - 1].unsigned_abs() as usize;
                 let last = &self.values.values_slice()[start..];
-                last.len() == v.len()
-                    && head_tail(last) == head_tail(v.as_bytes())
-                    && last == v.as_bytes()
+                head_tail(last) == head_tail(v.as_bytes()) && same_middle(last, v.as_bytes())
             });
         let key = if same {
             entries - 1
@@ -469,6 +468,18 @@ mod tests {
         let d = next.as_dictionary::<UInt32Type>();
         assert_eq!(d.values().len(), 1);
         assert_eq!(d.keys().values().to_vec(), [0]);
+        // 36-byte ids with the same first and last 8 bytes: told apart by their middles,
+        // and an equal copy elsewhere still joins its parent.
+        let u1 = String::from("0c97bc22-346d-4d5a-9b2c-967d14e39138");
+        let u2 = String::from("0c97bc22-346d-4d5a-9b2d-967d14e39138");
+        let u2_copy = u2.clone();
+        for v in [u1.as_str(), u2.as_str(), u2_copy.as_str()] {
+            b.append_value(v);
+        }
+        let ids = b.finish(0);
+        let d = ids.as_dictionary::<UInt32Type>();
+        assert_eq!(d.values().len(), 2);
+        assert_eq!(d.keys().values().to_vec(), [0, 1, 1]);
     }
 
     #[test]
