@@ -91,5 +91,19 @@ fn parquet_encode(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-criterion_group!(benches, transform, parquet_encode);
+/// The fetch thread's pass over every page before it is queued (`scan_top_level`: the
+/// cursor, a truncated body). It runs on the thread that also receives the page, so its
+/// speed bounds how fast pages can come in (`sim bench`).
+fn page_scan(c: &mut Criterion) {
+    let bytes = page();
+    let mut group = c.benchmark_group("scan");
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.sample_size(50);
+    group.bench_function("top_level_of_page_of_1000_conversations", |b| {
+        b.iter(|| genesys_etl::page::scan_top_level(&bytes).is_ok())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, transform, parquet_encode, page_scan);
 criterion_main!(benches);
