@@ -121,6 +121,6 @@ print(f\"== simulator serves {r['pages']} pages, {r['bytes']/1e6:.0f} MB over HT
 if [ "$QUICK" != "--quick" ]; then
     # The two halves of replay's CPU, per byte of page JSON: 1/(1/transform + 1/encode)
     # is what one core can replay at.
-    cargo bench --bench transform -- --noplot 2>/dev/null | grep -E "^(transform|parquet)/|time:|thrpt:"
+    cargo bench --bench transform -- --noplot 2>/dev/null | grep -E "^(transform|parquet|scan)/|time:|thrpt:"
     cargo bench --bench native_encode -- --noplot 2>/dev/null | grep -E "^encode_native/|time:|thrpt:"
 fi
