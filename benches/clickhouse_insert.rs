@@ -66,6 +66,7 @@ fn main() {
                 .transform(PageInput {
                     page: PageRef::default(),
                     bytes: &mut page,
+                    items: None,
                     window: None,
                     version: 1,
                 })

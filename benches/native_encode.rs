@@ -29,6 +29,7 @@ fn encode_native(c: &mut Criterion) {
     let Ok(out) = Transformer::new().transform(PageInput {
         page: PageRef::default(),
         bytes: &mut page,
+        items: None,
         window: None,
         version: 1,
     }) else {

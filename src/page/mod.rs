@@ -10,7 +10,7 @@
 
 mod scan;
 
-pub use scan::{ScanError, TopLevel, scan_top_level};
+pub use scan::{Items, ScanError, TopLevel, scan_top_level};
 
 use crate::sim::data::{MS_PER_DAY, civil_from_days};
 
@@ -153,6 +153,8 @@ pub struct RawPage {
     pub version: u64,
     pub file: Option<String>,
     pub bytes: Vec<u8>,
+    /// Where its conversations lie in `bytes` (`scan_top_level`), when known.
+    pub items: Option<Items>,
 }
 
 impl RawPage {

@@ -19,6 +19,43 @@
 pub struct TopLevel {
     pub cursor: Option<String>,
     pub has_conversations: bool,
+    /// Where the `conversations` array and its elements lie, when it is an array of
+    /// objects separated by single commas; `None` otherwise (no such member, `null`, or an
+    /// irregular array, which the transform's whole-page parse then reports).
+    pub items: Option<Items>,
+}
+
+/// Byte positions of the `conversations` array of a page and of each of its elements, so
+/// that the transform can parse one conversation at a time: a parse tape sized to one
+/// conversation instead of a whole page (about 25 MB per worker for a 3.7 MB page).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Items {
+    /// Offsets of the array's `[` and `]`.
+    pub open: usize,
+    pub close: usize,
+    /// `[start, end)` of each element: `{` up to and including its `}`.
+    pub spans: Vec<(u32, u32)>,
+}
+
+/// What `scan` expects next at depth 2 of the `conversations` array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// Right after `[`: an element or `]`.
+    ItemOrEnd,
+    /// After a comma: an element.
+    Item,
+    /// After an element: a comma or `]`.
+    CommaOrEnd,
+}
+
+/// How far `scan` is through the `conversations` array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Before,
+    In(Expect),
+    Done,
+    /// Something other than objects and single commas in it: no `Items`.
+    Irregular,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -62,9 +99,14 @@ fn scan(b: &[u8], kernel: Kernel) -> Result<TopLevel, ScanError> {
         string_start: 0,
         expect_key: true,
         key: (0, 0),
+        value_is_items: false,
+        phase: Phase::Before,
+        items: Items::default(),
+        item_start: 0,
         out: TopLevel {
             cursor: None,
             has_conversations: false,
+            items: None,
         },
     };
     let mut i = first + 1;
@@ -260,6 +302,13 @@ struct State<'a> {
     expect_key: bool,
     /// The current top-level key, as a byte range.
     key: (usize, usize),
+    /// The top-level value being read is that of `conversations`.
+    value_is_items: bool,
+    phase: Phase,
+    /// Filled while `phase` is `In`; handed out when it ends `Done`.
+    items: Items,
+    /// Where the element being read started.
+    item_start: usize,
     out: TopLevel,
 }
 
@@ -314,21 +363,67 @@ impl State<'_> {
             }
             let (open, close) = (m.open & !inside, m.close & !inside);
             // A backslash outside strings is not JSON: the byte walk says what it says.
-            if m.backslash & !inside == 0 && self.depth >= 2 + close.count_ones() as usize {
+            let plain = m.backslash & !inside == 0;
+            let stays_in = self.depth >= 2 + close.count_ones() as usize;
+            let in_items = matches!(self.phase, Phase::In(_));
+            if plain && stays_in && (!in_items || self.depth >= 3 + close.count_ones() as usize) {
+                // Nothing at depth 2 of the array of conversations: just move the depth.
                 self.depth += open.count_ones() as usize;
                 self.depth -= close.count_ones() as usize;
-                self.in_string ^= quote.count_ones() % 2 == 1;
-                self.escaped = escaped_next;
-                if self.in_string && quote != 0 {
-                    // The block's last quote opened the string still open: errors name it.
-                    self.string_start = i + (63 - quote.leading_zeros() as usize) + 1;
-                }
+            } else if plain && stays_in {
+                // Conversations start or end here: follow the brackets one by one.
+                self.item_brackets(i, open, close);
             } else if let Some(done) = self.bytes(i, i + BLOCK) {
                 return Err(done);
+            } else {
+                i += BLOCK;
+                continue;
+            }
+            self.in_string ^= quote.count_ones() % 2 == 1;
+            self.escaped = escaped_next;
+            if self.in_string && quote != 0 {
+                // The block's last quote opened the string still open: errors name it.
+                self.string_start = i + (63 - quote.leading_zeros() as usize) + 1;
             }
             i += BLOCK;
         }
         Ok(i)
+    }
+
+    /// The block at `at`, inside the array of conversations and never leaving it, with
+    /// `open` and `close` its brackets outside strings: moves the depth bracket by bracket,
+    /// and hands `item_byte` each bracket at depth 2 or 3 and every byte at depth 2 (between
+    /// conversations: a comma and white space, when the page is regular).
+    fn item_brackets(&mut self, at: usize, open: u64, close: u64) {
+        let b = self.b;
+        let mut between = (self.depth == 2).then_some(at);
+        let mut bits = open | close;
+        while bits != 0 {
+            let j = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let p = at + j;
+            if let Some(from) = between.take() {
+                for (q, &c) in b[from..p].iter().enumerate() {
+                    self.item_byte(from + q, c);
+                }
+            }
+            if self.depth <= 3 {
+                self.item_byte(p, b[p]);
+            }
+            if open >> j & 1 == 1 {
+                self.depth += 1;
+            } else {
+                self.depth -= 1;
+                if self.depth == 2 {
+                    between = Some(p + 1);
+                }
+            }
+        }
+        if let Some(from) = between {
+            for (q, &c) in b[from..at + BLOCK].iter().enumerate() {
+                self.item_byte(from + q, c);
+            }
+        }
     }
 
     /// Byte by byte over `b[from..to]`; `Some` once the object closed (or is bad).
@@ -350,25 +445,42 @@ impl State<'_> {
                 }
                 continue;
             }
+            if self.depth <= 3 && matches!(self.phase, Phase::In(_)) {
+                self.item_byte(p, c);
+            }
             match c {
                 b'"' => {
                     self.in_string = true;
                     self.string_start = p + 1;
                 }
-                b'{' | b'[' => self.depth += 1,
+                b'{' | b'[' => {
+                    if self.depth == 1 && self.value_is_items {
+                        self.phase = if c == b'[' && self.phase == Phase::Before {
+                            self.items.open = p;
+                            Phase::In(Expect::ItemOrEnd)
+                        } else {
+                            Phase::Irregular
+                        };
+                    }
+                    self.depth += 1;
+                }
                 b'}' | b']' => {
                     self.depth -= 1;
                     if self.depth == 0 {
                         if c != b'}' {
                             return Some(Err(error(b, "mismatched bracket", p)));
                         }
-                        let out = std::mem::replace(
+                        let mut out = std::mem::replace(
                             &mut self.out,
                             TopLevel {
                                 cursor: None,
                                 has_conversations: false,
+                                items: None,
                             },
                         );
+                        if self.phase == Phase::Done {
+                            out.items = Some(std::mem::take(&mut self.items));
+                        }
                         return Some(
                             match b[p + 1..].iter().position(|c| !c.is_ascii_whitespace()) {
                                 None => Ok(out),
@@ -379,11 +491,46 @@ impl State<'_> {
                         );
                     }
                 }
-                b',' if self.depth == 1 => self.expect_key = true,
+                b',' if self.depth == 1 => {
+                    self.expect_key = true;
+                    self.value_is_items = false;
+                }
                 _ => {}
             }
         }
         None
+    }
+
+    /// Byte `c` at `p`, outside strings, at depth 2 (between elements) or 3 (an element's
+    /// own members) of the `conversations` array, before `bytes` moves the depth: records
+    /// where elements start and end, and gives up on anything but objects separated by
+    /// single commas.
+    fn item_byte(&mut self, p: usize, c: u8) {
+        let Phase::In(expect) = self.phase else {
+            return;
+        };
+        self.phase = match (self.depth, c) {
+            (2, b'{') if expect != Expect::CommaOrEnd => {
+                self.item_start = p;
+                Phase::In(Expect::CommaOrEnd)
+            }
+            (3, b'}') => {
+                // The element closes: depth 3 → 2. Pages are under 4 GiB (the transform's
+                // parser refuses larger ones), so offsets fit in u32.
+                let span = (self.item_start as u32, (p + 1) as u32);
+                self.items.spans.push(span);
+                Phase::In(Expect::CommaOrEnd)
+            }
+            (3, b']') => Phase::Irregular,
+            (3, _) => Phase::In(expect),
+            (2, b',') if expect == Expect::CommaOrEnd => Phase::In(Expect::Item),
+            (2, b']') if expect != Expect::Item => {
+                self.items.close = p;
+                Phase::Done
+            }
+            (2, b' ' | b'\t' | b'\n' | b'\r') => Phase::In(expect),
+            _ => Phase::Irregular,
+        };
     }
 
     /// A string of the top-level object ended at `end` (its closing quote).
@@ -394,6 +541,11 @@ impl State<'_> {
             self.expect_key = false;
             if &b[start..end] == b"conversations" {
                 self.out.has_conversations = true;
+                self.value_is_items = true;
+                if self.phase != Phase::Before {
+                    // A second `conversations` member: leave it to the whole-page parse.
+                    self.phase = Phase::Irregular;
+                }
             }
         } else if &b[self.key.0..self.key.1] == b"cursor" {
             let c: String = serde_json::from_slice(&b[start - 1..=end])
@@ -416,7 +568,12 @@ mod tests {
             t,
             Ok(TopLevel {
                 cursor: Some("abc/1".into()),
-                has_conversations: true
+                has_conversations: true,
+                items: Some(Items {
+                    open: 17,
+                    close: 69,
+                    spans: vec![(18, 69)],
+                }),
             })
         );
     }
@@ -427,9 +584,49 @@ mod tests {
             scan_top_level(br#" {"dataAvailabilityDate":"x"} "#),
             Ok(TopLevel {
                 cursor: None,
-                has_conversations: false
+                has_conversations: false,
+                items: None,
             })
         );
+    }
+
+    /// Each element of `conversations`, as the text the scan says it spans.
+    fn elements(page: &str) -> Option<Vec<&str>> {
+        let items = scan_top_level(page.as_bytes()).ok()?.items?;
+        assert_eq!(&page[items.open..=items.open], "[");
+        assert_eq!(&page[items.close..=items.close], "]");
+        Some(
+            items
+                .spans
+                .iter()
+                .map(|&(a, b)| &page[a as usize..b as usize])
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn finds_each_conversation_when_all_are_objects_between_single_commas() {
+        assert_eq!(
+            elements(r#"{"cursor":"c", "conversations" : [ {"a":"}"} , {"b":[{"c":{}}]},{} ] }"#),
+            Some(vec![r#"{"a":"}"}"#, r#"{"b":[{"c":{}}]}"#, "{}"])
+        );
+        assert_eq!(elements(r#"{"conversations":[]}"#), Some(vec![]));
+        for irregular in [
+            r#"{"conversations":[{},1]}"#,
+            r#"{"conversations":[{},"x"]}"#,
+            r#"{"conversations":[{},[]]}"#,
+            r#"{"conversations":[{},,{}]}"#,
+            r#"{"conversations":[,{}]}"#,
+            r#"{"conversations":[{},]}"#,
+            r#"{"conversations":[{} {}]}"#,
+            r#"{"conversations":[{"a":1]]}"#,
+            r#"{"conversations":[{}],"conversations":[{}]}"#,
+            r#"{"conversations":{"conversationId":"c-1"}}"#,
+            r#"{"conversations":null}"#,
+            r#"{"other":[{}]}"#,
+        ] {
+            assert_eq!(elements(irregular), None, "{irregular}");
+        }
     }
 
     #[test]
@@ -570,11 +767,25 @@ mod tests {
             let page = format!(
                 r#"{lead}{{"conversations":[{items},{{"cursor":"nested"}}],"cursor":"c\"{pad}","x":"}}"}}"#
             );
-            let want = TopLevel {
-                cursor: Some(format!("c\"{pad}")),
-                has_conversations: true,
+            let got = scan_top_level(page.as_bytes());
+            let spans = match &got {
+                Ok(TopLevel {
+                    items: Some(items), ..
+                }) => items.spans.clone(),
+                other => panic!("{other:?}: {page}"),
             };
-            assert_eq!(scan_top_level(page.as_bytes()), Ok(want), "{page}");
+            let want: Vec<&str> = vec![filler; 1 + pad % 5]
+                .into_iter()
+                .chain([r#"{"cursor":"nested"}"#])
+                .collect();
+            let got_items: Vec<&str> = spans
+                .iter()
+                .map(|&(a, b)| &page[a as usize..b as usize])
+                .collect();
+            assert_eq!(got_items, want, "{page}");
+            let top = got.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(top.cursor, Some(format!("c\"{pad}")), "{page}");
+            assert!(top.has_conversations);
             // Every proper prefix is incomplete.
             for cut in (0..page.len()).step_by(7) {
                 assert!(scan_top_level(&page.as_bytes()[..cut]).is_err(), "{cut}");

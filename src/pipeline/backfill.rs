@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 use super::{PipelineError, Source, Work};
 use crate::checkpoint::{Checkpoint, InProgress};
 use crate::genesys::{ApiError, Client, JobState};
-use crate::page::{BufferPool, RawPage, Window, scan_top_level};
+use crate::page::{BufferPool, RawPage, TopLevel, Window, scan_top_level};
 use crate::sink::Sink;
 use crate::sink::parquet::{DATASET, write_durably};
 
@@ -199,7 +199,8 @@ impl Backfill<'_> {
             if abort.load(Ordering::Relaxed) {
                 return Err(Extract::Stopped);
             }
-            let (bytes, next) = self.fetch_page(&job, cursor.as_deref(), window, page, *seq)?;
+            let (bytes, top) = self.fetch_page(&job, cursor.as_deref(), window, page, *seq)?;
+            let next = top.cursor;
             if let Some(dir) = &self.archive {
                 write_durably(
                     dir,
@@ -218,6 +219,7 @@ impl Backfill<'_> {
                 version: now_ms(),
                 file: None,
                 bytes,
+                items: top.items,
             };
             if tx.send(Work::Page(raw)).is_err() {
                 return Err(Extract::Stopped);
@@ -240,7 +242,8 @@ impl Backfill<'_> {
         Ok(())
     }
 
-    /// Fetches one page and checks it is one complete JSON object; returns it and its cursor.
+    /// Fetches one page and checks it is one complete JSON object; returns it with what the
+    /// check found (its cursor, where its conversations lie).
     fn fetch_page(
         &mut self,
         job: &str,
@@ -248,13 +251,13 @@ impl Backfill<'_> {
         window: &Window,
         page: u32,
         seq: u64,
-    ) -> Result<(Vec<u8>, Option<String>), PipelineError> {
+    ) -> Result<(Vec<u8>, TopLevel), PipelineError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let bytes = self.client.results_page(job, cursor)?;
             match scan_top_level(&bytes) {
-                Ok(top) => return Ok((bytes, top.cursor)),
+                Ok(top) => return Ok((bytes, top)),
                 Err(e) if attempt < PAGE_ATTEMPTS => {
                     self.client
                         .counters

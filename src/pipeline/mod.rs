@@ -482,6 +482,7 @@ fn process(
     let out = transformer.transform(PageInput {
         page: page_ref.clone(),
         bytes: &mut page.bytes,
+        items: page.items.as_ref(),
         window: page.window.map(|w| (w.start_ms, w.end_ms)),
         version: page.version,
     })?;

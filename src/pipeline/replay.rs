@@ -11,7 +11,7 @@ use std::time::UNIX_EPOCH;
 use crossbeam_channel::Sender;
 
 use super::{PipelineError, Source, Work};
-use crate::page::{BufferPool, RawPage, Window};
+use crate::page::{BufferPool, RawPage, Window, scan_top_level};
 
 pub struct Replay {
     pub files: Vec<PathBuf>,
@@ -91,6 +91,10 @@ impl Source for Replay {
                 break;
             }
             let bytes = read_page(path, buffers)?;
+            // As the fetch thread does for a backfill: where the conversations lie, so the
+            // workers parse them one at a time. A page this pass rejects goes on whole: the
+            // transform's parse names what is wrong with it.
+            let items = scan_top_level(&bytes).ok().and_then(|top| top.items);
             // Extraction time of an archived page: when it was saved.
             let version = std::fs::metadata(path)
                 .and_then(|m| m.modified())
@@ -110,6 +114,7 @@ impl Source for Replay {
                 next_cursor: None,
                 version,
                 file: Some(path.display().to_string()),
+                items,
                 bytes,
             };
             if tx.send(Work::Page(raw)).is_err() {

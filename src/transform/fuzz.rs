@@ -23,6 +23,7 @@ fn transform(mut bytes: Vec<u8>) {
     let _ = Transformer::new().transform(PageInput {
         page: PageRef::default(),
         bytes: &mut bytes,
+        items: None,
         window,
         version: 1,
     });

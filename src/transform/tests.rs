@@ -20,6 +20,7 @@ fn golden() -> PageOutput {
     let out = Transformer::new().transform(PageInput {
         page: PageRef::default(),
         bytes: &mut bytes,
+        items: None,
         window,
         version: 7,
     });
@@ -168,6 +169,7 @@ fn a_page_without_conversations_is_an_empty_page() {
     let out = Transformer::new().transform(PageInput {
         page: PageRef::default(),
         bytes: &mut bytes,
+        items: None,
         window: None,
         version: 1,
     });
@@ -182,6 +184,7 @@ fn a_worker_recovers_after_a_bad_page() {
         t.transform(PageInput {
             page: PageRef::default(),
             bytes: &mut bad,
+            items: None,
             window: None,
             version: 1
         })
@@ -191,6 +194,7 @@ fn a_worker_recovers_after_a_bad_page() {
     let out = t.transform(PageInput {
         page: PageRef::default(),
         bytes: &mut good,
+        items: None,
         window: None,
         version: 1,
     });
@@ -202,4 +206,81 @@ fn a_worker_recovers_after_a_bad_page() {
         vec![1, 0, 0, 0, 0, 0],
         "no half-built rows from the failed page"
     );
+}
+
+/// A simulator page of `n` conversations of 2024-03-05 (medium profile), as the API
+/// returns it, with the scan's item spans.
+fn sim_page(n: usize) -> (Vec<u8>, Option<Items>) {
+    let profile = crate::sim::profile("medium").unwrap_or(crate::sim::PROFILES[1]);
+    let convs: Vec<_> = crate::sim::Generator::new(42, profile)
+        .day(19_787)
+        .into_iter()
+        .take(n)
+        .collect();
+    let bytes = serde_json::to_vec_pretty(&serde_json::json!({
+        "conversations": convs,
+        "cursor": "next",
+        "totalHits": n,
+    }))
+    .unwrap_or_default();
+    let items = crate::page::scan_top_level(&bytes)
+        .ok()
+        .and_then(|t| t.items);
+    (bytes, items)
+}
+
+#[test]
+fn conversations_parsed_a_chunk_at_a_time_give_the_rows_of_the_whole_page() {
+    // Pretty-printed: white space around every comma between conversations. 300
+    // conversations are several chunks; the window drops those of the day before.
+    let (bytes, items) = sim_page(300);
+    let Some(items) = items else {
+        panic!("the scan found no conversations")
+    };
+    assert_eq!(items.spans.len(), 300);
+    assert!(bytes.len() > 3 * CHUNK_BYTES, "{} bytes", bytes.len());
+    // From the start of the 150th conversation: the window drops about half of them.
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let start = value["conversations"][150]["conversationStart"]
+        .as_str()
+        .and_then(timestamp::parse_iso_ms)
+        .unwrap_or_default();
+    let window = Some((start, start + 86_400_000));
+    let mut t = Transformer::new();
+    let mut run = |items: Option<&Items>| {
+        let mut page = bytes.clone();
+        let out = t.transform(PageInput {
+            page: PageRef::default(),
+            bytes: &mut page,
+            items,
+            window,
+            version: 3,
+        });
+        out.unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (whole, chunked) = (run(None), run(Some(&items)));
+    assert!(whole.dropped_outside_window > 0 && whole.conversations > 0);
+    assert_eq!(
+        (whole.conversations, whole.dropped_outside_window),
+        (chunked.conversations, chunked.dropped_outside_window)
+    );
+    assert_eq!(whole.batches, chunked.batches);
+}
+
+#[test]
+fn spans_that_do_not_fit_the_page_fall_back_to_the_whole_page() {
+    let (bytes, items) = sim_page(3);
+    let Some(mut items) = items else {
+        panic!("the scan found no conversations")
+    };
+    items.close = bytes.len() + 10;
+    let mut page = bytes.clone();
+    let out = Transformer::new().transform(PageInput {
+        page: PageRef::default(),
+        bytes: &mut page,
+        items: Some(&items),
+        window: None,
+        version: 1,
+    });
+    assert_eq!(out.map(|o| o.conversations).ok(), Some(3));
 }

@@ -9,6 +9,12 @@ use crate::support::*;
 const CATALOGUE: &[(&str, &str, &str, &str)] = &[
     ("truncated.json", "", "", "the body is not valid JSON"),
     (
+        "broken-literal-in-second-conversation.json",
+        "",
+        "",
+        "the body is not valid JSON",
+    ),
+    (
         "conversations-not-an-array.json",
         "conversations",
         "conversations",
@@ -67,7 +73,7 @@ const CATALOGUE: &[(&str, &str, &str, &str)] = &[
 #[test]
 fn every_bad_page_fixture_fails_with_its_exact_error() {
     let dir = root().join("fixtures/pages/bad");
-    let mut seen = 0;
+    let (mut seen, mut chunked) = (0, 0);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_string();
@@ -77,7 +83,7 @@ fn every_bad_page_fixture_fails_with_its_exact_error() {
             );
         };
         seen += 1;
-        let mut bytes = std::fs::read(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
         let page = PageRef {
             seq: 17,
             window: Some("2024-03-05T00:00:00.000Z/2024-03-06T00:00:00.000Z".into()),
@@ -85,15 +91,30 @@ fn every_bad_page_fixture_fails_with_its_exact_error() {
             cursor: Some("cursor-from-page-3".into()),
             file: None,
         };
-        let err = Transformer::new()
-            .transform(PageInput {
-                page,
-                bytes: &mut bytes,
-                window: None,
-                version: 1,
+        // As a whole page, and one conversation chunk at a time where the fetch thread's
+        // scan finds them: the same error either way.
+        let items = genesys_etl::page::scan_top_level(&bytes)
+            .ok()
+            .and_then(|top| top.items);
+        chunked += usize::from(items.is_some());
+        let errors: Vec<String> = [None, items.as_ref()]
+            .into_iter()
+            .map(|items| {
+                let mut bytes = bytes.clone();
+                Transformer::new()
+                    .transform(PageInput {
+                        page: page.clone(),
+                        bytes: &mut bytes,
+                        items,
+                        window: None,
+                        version: 1,
+                    })
+                    .expect_err(&name)
+                    .to_string()
             })
-            .expect_err(&name)
-            .to_string();
+            .collect();
+        assert_eq!(errors[0], errors[1], "{name}");
+        let err = &errors[0];
         let location = "page 4 of window 2024-03-05T00:00:00.000Z/2024-03-06T00:00:00.000Z (seq 17, cursor `cursor-from-page-3`)";
         assert!(err.starts_with(location), "{name}: {err}");
         if !table.is_empty() {
@@ -110,6 +131,9 @@ fn every_bad_page_fixture_fails_with_its_exact_error() {
         CATALOGUE.len(),
         "a catalogue entry has no fixture file"
     );
+    // All but the three pages whose conversations are not an array of objects (truncated,
+    // not an array, not an object) went through the chunked path too.
+    assert_eq!(chunked, CATALOGUE.len() - 3);
 }
 
 #[test]

@@ -398,6 +398,7 @@ fn the_modern_ddl_and_real_tables_load_in_a_modern_engine() {
         .transform(PageInput {
             page: PageRef::default(),
             bytes: &mut page,
+            items: None,
             window: None,
             version: 1,
         })
