@@ -224,6 +224,14 @@ impl Transformer {
         }
     }
 
+    /// The worker's tape, emptied, for the next parse (its memory is kept between parses).
+    fn take_tape<'t>(&mut self) -> Tape<'t> {
+        self.tape
+            .take()
+            .unwrap_or_else(|| Tape::null().reset())
+            .reset()
+    }
+
     /// Parses `bytes[..len]` (padded past `len`) as one tape and walks it.
     fn walk_page(
         &mut self,
@@ -232,11 +240,7 @@ impl Transformer {
         window: Option<(i64, i64)>,
         page: &PageRef,
     ) -> Result<(u64, u64), Result<TransformError, WalkError>> {
-        let mut tape = self
-            .tape
-            .take()
-            .unwrap_or_else(|| Tape::null().reset())
-            .reset();
+        let mut tape = self.take_tape();
         let parsed = simd_json::fill_tape_padded(bytes, len, &mut self.buffers, &mut tape);
         let result = match parsed {
             Err(e) => Err(Ok(TransformError::InvalidJson {
@@ -278,11 +282,7 @@ impl Transformer {
         let skeleton_len = self.skeleton.len();
         self.skeleton
             .resize(skeleton_len + simd_json::INPUT_PADDING, b' ');
-        let mut tape = self
-            .tape
-            .take()
-            .unwrap_or_else(|| Tape::null().reset())
-            .reset();
+        let mut tape = self.take_tape();
         let parsed = simd_json::fill_tape_padded(
             &mut self.skeleton,
             skeleton_len,
@@ -306,11 +306,7 @@ impl Transformer {
             let (open, close) = (start - 1, spans[last].1 as usize);
             let saved = (bytes[open], bytes[close]);
             (bytes[open], bytes[close]) = (b'[', b']');
-            let mut tape = self
-                .tape
-                .take()
-                .unwrap_or_else(|| Tape::null().reset())
-                .reset();
+            let mut tape = self.take_tape();
             let parsed = simd_json::fill_tape_padded(
                 &mut bytes[open..],
                 close + 1 - open,
