@@ -92,7 +92,7 @@ impl Source for Replay {
             }
             let bytes = read_page(path, buffers)?;
             // As the fetch thread does for a backfill: where the conversations lie, so the
-            // workers parse them one at a time. A page this pass rejects goes on whole: the
+            // workers parse them a chunk at a time. A page this pass rejects goes on whole: the
             // transform's parse names what is wrong with it.
             let items = scan_top_level(&bytes).ok().and_then(|top| top.items);
             // Extraction time of an archived page: when it was saved.

@@ -28,9 +28,9 @@ pub struct PageInput<'a> {
     pub page: PageRef,
     pub bytes: &'a mut Vec<u8>,
     /// Where each conversation lies in `bytes`, from `scan_top_level` on the same bytes:
-    /// with it, conversations are parsed one at a time, so the parse tape holds one
-    /// conversation instead of the page. `None` (or spans that do not fit) parses the whole
-    /// page at once; the rows and errors are the same either way.
+    /// with it, conversations are parsed a chunk of about `CHUNK_BYTES` at a time, so the
+    /// parse tape holds a chunk instead of the page. `None` (or spans that do not fit)
+    /// parses the whole page at once; the rows and errors are the same either way.
     pub items: Option<&'a Items>,
     /// `[start, end)` in epoch ms: conversations starting outside are dropped and counted.
     pub window: Option<(i64, i64)>,
@@ -184,12 +184,10 @@ impl Transformer {
         let by_item = items.and_then(|items| self.walk_items(bytes, len, items, window, &page));
         let result = match by_item {
             Some(result) => result,
-            None => {
-                // Some conversation or the rest of the page is not JSON: the whole-page
-                // parse names the error as it always did. Nothing of the page stays.
-                self.builders = ALL_TABLES.iter().map(|d| TableBuilder::new(d)).collect();
-                self.walk_page(bytes, len, window, &page)
-            }
+            // No spans, spans that do not fit, or the rest of the page is not JSON (all
+            // found before any row is appended): the whole-page parse, which names the
+            // error as it always did.
+            None => self.walk_page(bytes, len, window, &page),
         };
         bytes.truncate(len);
         match result {
@@ -291,7 +289,7 @@ impl Transformer {
         );
         self.tape = Some(tape.reset());
         parsed.ok()?;
-        let (mut kept, mut dropped) = (0u64, 0u64);
+        let mut counts = (0u64, 0u64);
         let spans = &items.spans;
         let mut first = 0;
         while first < spans.len() {
@@ -324,21 +322,9 @@ impl Transformer {
                         table: "conversations",
                         message: "a chunk of conversations did not parse as an array".into(),
                     })),
-                    Some(list) => {
-                        let mut result = Ok(());
-                        for (i, conv) in list.iter().enumerate() {
-                            match self.conversation(conv, window) {
-                                Ok(true) => kept += 1,
-                                Ok(false) => dropped += 1,
-                                Err((t, e)) => {
-                                    let e = e.within_item("conversations", first + i);
-                                    result = Err(Err((t, e)));
-                                    break;
-                                }
-                            }
-                        }
-                        result
-                    }
+                    Some(list) => self
+                        .conversations(list, first, window, &mut counts)
+                        .map_err(Err),
                 },
             };
             self.tape = Some(tape.reset());
@@ -348,7 +334,7 @@ impl Transformer {
             }
             first = last + 1;
         }
-        Some(Ok((kept, dropped)))
+        Some(Ok(counts))
     }
 
     fn walk(
@@ -378,15 +364,29 @@ impl Transformer {
                 ),
             )));
         };
-        let (mut kept, mut dropped) = (0u64, 0u64);
-        for (ci, conv) in conversations.iter().enumerate() {
+        let mut counts = (0u64, 0u64);
+        self.conversations(conversations, 0, window, &mut counts)
+            .map_err(Err)?;
+        Ok(counts)
+    }
+
+    /// Walks `list`, the page's conversations from index `first` on, adding those kept
+    /// and those dropped (started outside the window) to `counts`.
+    fn conversations(
+        &mut self,
+        list: simd_json::tape::Array<'_, '_>,
+        first: usize,
+        window: Option<(i64, i64)>,
+        counts: &mut (u64, u64),
+    ) -> Result<(), WalkError> {
+        for (i, conv) in list.iter().enumerate() {
             match self.conversation(conv, window) {
-                Ok(true) => kept += 1,
-                Ok(false) => dropped += 1,
-                Err((t, e)) => return Err(Err((t, e.within_item("conversations", ci)))),
+                Ok(true) => counts.0 += 1,
+                Ok(false) => counts.1 += 1,
+                Err((t, e)) => return Err((t, e.within_item("conversations", first + i))),
             }
         }
-        Ok((kept, dropped))
+        Ok(())
     }
 
     /// Returns whether the conversation was kept (its start lies in the window).
