@@ -88,6 +88,15 @@ pub fn encode_chunk(
                 encode::<DeltaStrings>(descr, arrays, compression, compressor)
             }
         },
+        // Parent ids whose runs are too short for `runs` (a segment's session): written
+        // PLAIN row by row from the keys, without expanding them into strings first.
+        DataType::Dictionary(key, value)
+            if **key == DataType::UInt32
+                && **value == DataType::Utf8
+                && strings == StringEncoding::Plain =>
+        {
+            encode::<KeyedStrings>(descr, arrays, compression, compressor)
+        }
         DataType::Int32 => encode::<Fixed<Int32Type>>(descr, arrays, compression, compressor),
         DataType::UInt32 => encode::<Fixed<UInt32Type>>(descr, arrays, compression, compressor),
         DataType::Int64 => encode::<Fixed<Int64Type>>(descr, arrays, compression, compressor),
@@ -312,6 +321,56 @@ struct Strings<'a> {
 /// String values in DELTA_LENGTH_BYTE_ARRAY (see `StringEncoding::DeltaLength`).
 struct DeltaStrings<'a> {
     array: &'a StringArray,
+}
+
+/// Strings held as a dictionary (`UInt32` keys into `Utf8` values), written PLAIN: each
+/// row's value, looked up by its key.
+struct KeyedStrings<'a> {
+    keys: &'a [u32],
+    values: &'a StringArray,
+}
+
+impl<'a> Values<'a> for KeyedStrings<'a> {
+    type Stats = StringStats<'a>;
+    const ENCODING: Encoding = Encoding::PLAIN;
+
+    fn of(array: &'a dyn Array) -> Option<Self> {
+        let dict = array.as_dictionary_opt::<UInt32Type>()?;
+        Some(Self {
+            keys: dict.keys().values(),
+            values: dict.values().as_string_opt::<i32>()?,
+        })
+    }
+
+    /// The average entry's bytes per row (exact for ids, which are all 36 bytes).
+    fn bytes(&self, lo: usize, hi: usize) -> usize {
+        let entries = self.values.len().max(1);
+        plain_bytes(self.values, 0, self.values.len()).div_ceil(entries) * (hi - lo)
+    }
+
+    fn write(parts: &[Self], runs: &[Run], out: &mut Vec<u8>, stats: &mut Self::Stats) {
+        for &(part, lo, hi) in runs {
+            let KeyedStrings { keys, values } = parts[part];
+            let (offsets, data) = (values.value_offsets(), values.value_data());
+            // Rows of one parent follow each other: its value counts once in min / max.
+            let mut last = None;
+            for &k in &keys[lo..hi] {
+                let k = k as usize;
+                let v = value_at(data, &offsets[k..k + 2]);
+                out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                out.extend_from_slice(v);
+                stats.value_bytes += v.len() as i64;
+                if last != Some(k) {
+                    stats.update(v);
+                    last = Some(k);
+                }
+            }
+        }
+    }
+
+    fn finish(stats: Self::Stats, nulls: u64) -> (Statistics, Option<i64>) {
+        stats.finish(nulls)
+    }
 }
 
 /// Min and max so far, with their first 8 bytes as big-endian integers: most values

@@ -403,6 +403,9 @@ fn encode_parent_ids(
     if runs::comes_in_runs(runs::of_keys(&dicts), runs::STRING_RUNS) {
         return runs::encode_chunk(descr, runs::of_keys(&dicts), compression, compressor);
     }
+    if string_encoding == StringEncoding::Plain {
+        return flat::encode_chunk(descr, arrays, compression, compressor, string_encoding);
+    }
     let strings: Vec<StringArray> = dicts
         .iter()
         .map(|d| {
@@ -779,6 +782,89 @@ mod tests {
                 arrow_select::concat::concat_batches(&schema, b).unwrap_or_else(|e| panic!("{e}"))
             };
             assert_eq!(concat(&back), concat(&batches), "{row_group_bytes}");
+        }
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    /// Parent ids whose runs are too short for a dictionary of runs (a segment's session:
+    /// 1 or 2 rows each) go out PLAIN, row by row from the keys, in batches sliced at
+    /// offsets, with the same values and statistics in either string encoding.
+    #[test]
+    fn parent_ids_in_short_runs_read_back_plain_from_their_keys() {
+        let root = std::env::temp_dir().join(format!("gx-keyed-{}", std::process::id()));
+        let ids: Vec<String> = (0..3000)
+            .map(|p| format!("{:08x}-parent", (p * 7919) % 3001))
+            .collect();
+        let mut rows: Vec<&str> = Vec::new();
+        for (p, id) in ids.iter().enumerate() {
+            rows.extend(std::iter::repeat_n(id.as_str(), 1 + p % 2));
+        }
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "session_id",
+            parent_id_type(),
+            false,
+        )]));
+        // As the transform builds them: each parent once, in order, and a key per row.
+        let keys = arrow_array::UInt32Array::from_iter_values(
+            ids.iter()
+                .enumerate()
+                .flat_map(|(p, _)| std::iter::repeat_n(p as u32, 1 + p % 2)),
+        );
+        let values = Arc::new(StringArray::from_iter_values(&ids));
+        let column =
+            DictionaryArray::<UInt32Type>::try_new(keys, values).unwrap_or_else(|e| panic!("{e}"));
+        let whole = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(column)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cuts = [0, 1, 1000, 2999, rows.len()];
+        let batches: Vec<RecordBatch> = cuts
+            .windows(2)
+            .map(|w| whole.slice(w[0], w[1] - w[0]))
+            .collect();
+        for strings in [StringEncoding::Plain, StringEncoding::DeltaLength] {
+            let sink = ParquetSink::new(&root, 64 << 20)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .with_string_encoding(strings);
+            let file = Bytes::from(sink.encode(&batches).unwrap_or_else(|e| panic!("{e}")));
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(file).unwrap_or_else(|e| panic!("{e}"));
+            let column = reader.metadata().row_group(0).column(0).clone();
+            let expected = match strings {
+                StringEncoding::Plain => Encoding::PLAIN,
+                StringEncoding::DeltaLength => Encoding::DELTA_LENGTH_BYTE_ARRAY,
+            };
+            assert_eq!(column.encodings().collect::<Vec<_>>(), vec![expected]);
+            let Some(parquet::file::statistics::Statistics::ByteArray(s)) = column.statistics()
+            else {
+                panic!("no statistics for `session_id`");
+            };
+            let (min, max) = (rows.iter().min(), rows.iter().max());
+            assert_eq!(
+                (s.min_opt().map(|v| v.data()), s.max_opt().map(|v| v.data())),
+                (min.map(|v| v.as_bytes()), max.map(|v| v.as_bytes())),
+                "{strings:?}"
+            );
+            let mut back: Vec<String> = Vec::new();
+            for batch in reader.build().unwrap_or_else(|e| panic!("{e}")) {
+                let column = Arc::clone(batch.unwrap_or_else(|e| panic!("{e}")).column(0));
+                match column.as_any_dictionary_opt() {
+                    Some(d) => {
+                        let values = d.values().as_string::<i32>();
+                        back.extend(
+                            d.normalized_keys()
+                                .iter()
+                                .map(|&k| values.value(k).to_string()),
+                        );
+                    }
+                    None => back.extend(
+                        column
+                            .as_string::<i32>()
+                            .iter()
+                            .flatten()
+                            .map(str::to_string),
+                    ),
+                }
+            }
+            assert_eq!(back, rows, "{strings:?}");
         }
         let _ = fs::remove_dir_all(&root);
     }
