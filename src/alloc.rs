@@ -4,7 +4,8 @@
 //! executable. Two allocators serve this process: Rust code allocates through mimalloc,
 //! but zstd (C, inside parquet-rs) calls libc `malloc`. Both are told to keep freed memory
 //! instead of handing it back to the kernel, because on the machines we measured the
-//! kernel zeroing pages again (`clear_page_erms`) cost more than the work itself.
+//! kernel zeroing pages again (`clear_page_erms`) cost more than the work itself. The
+//! pipeline commands also give up transparent huge pages (`no_huge_pages`).
 
 /// mimalloc's `purge_delay` option (index in `mi_option_t`, v2 and v3 alike).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
@@ -15,14 +16,6 @@ const GLIBC_MMAP_THRESHOLD_MAX: libc::c_int = 32 << 20;
 
 /// Applies the settings. Call first thing in `main`, before any thread exists.
 ///
-/// - No transparent huge pages for this process (`PR_SET_THP_DISABLE`; mimalloc asks for
-///   them with `MADV_HUGEPAGE` on its 1 GiB arena). On a VM whose balloon reports free
-///   memory to the host (virtio free page reporting: it reports free blocks of 2 MiB and
-///   more, exactly what a huge page fault takes), every huge page the process faults in
-///   may have to be backed by the host again: ~3 ms per 2 MiB, measured. Regular pages
-///   come first from smaller free blocks, which are never reported. A month of replay on
-///   1 thread, started 3 s after the previous run: 285–294 → 335–354 MB/s; run back to
-///   back, within noise (~350 either way). `MIMALLOC_ALLOW_THP=1` keeps huge pages.
 /// - mimalloc never hands freed memory back (purge delay -1; its default is 10 ms). Each
 ///   page allocates and frees tens of MB (Arrow builders, Parquet buffers): with the
 ///   default, the kernel zeroed those pages again for every page, about a fifth of
@@ -41,12 +34,6 @@ const GLIBC_MMAP_THRESHOLD_MAX: libc::c_int = 32 << 20;
 ///   environment variables, when set, still win.
 #[allow(unsafe_code)]
 pub fn tune() {
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
-        // SAFETY: sets a flag of this process's memory map; no pointer is passed. Its
-        // failure (a kernel without the option) leaves huge pages on, which is harmless.
-        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-    }
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets a plain integer option; mimalloc reads options atomically.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
@@ -61,5 +48,28 @@ pub fn tune() {
             // SAFETY: as above. Freed heap memory stays with the process until exit.
             unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX) };
         }
+    }
+}
+
+/// No transparent huge pages from now on in this process (`PR_SET_THP_DISABLE`), for the
+/// pipeline commands (backfill, replay); `MIMALLOC_ALLOW_THP=1` keeps them. mimalloc asks
+/// for huge pages (`MADV_HUGEPAGE`) on its 1 GiB arena.
+///
+/// Why: on a VM whose balloon reports free memory to the host (virtio free page
+/// reporting, which reports free blocks of 2 MiB and more: exactly what a huge page fault
+/// takes), a huge page the process faults in may first have to be backed by the host
+/// again, ~3 ms per 2 MiB (measured). Regular pages come first from smaller free blocks,
+/// which are never reported. A month of replay started 3 s after the previous run:
+/// 1 thread 284–311 → 343–357 MB/s, 2 threads 324–357 → 393–440. Run back to back
+/// (host memory still warm), 1 thread loses ~4% (371–382 → 355–368): 4 KiB faults and TLB
+/// misses instead. The simulator keeps huge pages: it serves ~10% faster with them
+/// (`sim bench`, warm by its timed passes), and its working set is small.
+#[allow(unsafe_code)]
+pub fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: sets a flag of this process's memory map; no pointer is passed. Its
+        // failure (a kernel without the option) leaves huge pages on, which is harmless.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     }
 }

@@ -63,8 +63,14 @@ fn report(
 
 fn dispatch(cli: Cli, terminal: bool) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Backfill(args) => Ok(report(run::backfill(&args, terminal), &args.out)),
-        Command::Replay(args) => Ok(report(run::replay(&args, terminal), &args.out)),
+        Command::Backfill(args) => {
+            genesys_etl::alloc::no_huge_pages();
+            Ok(report(run::backfill(&args, terminal), &args.out))
+        }
+        Command::Replay(args) => {
+            genesys_etl::alloc::no_huge_pages();
+            Ok(report(run::replay(&args, terminal), &args.out))
+        }
         Command::Ddl(a) => {
             genesys_etl::sink::clickhouse::ddl::validate_identifier(&a.database)
                 .map_err(anyhow::Error::msg)?;
