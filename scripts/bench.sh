@@ -76,7 +76,7 @@ replay_runs 1 "1 thread(s)"
 replay_runs 2 "2 thread(s)"
 # The runs above follow each other within ~0.1 s, while the memory the last one freed is
 # still backed by the host. A replay that starts after a pause finds it handed back (the
-# balloon's free page reporting, README "Performance"): what a run on its own sees.
+# balloon's free page reporting, README "Measured"): what a run on its own sees.
 PAUSE_S=3 replay_runs 1 "1 thread(s), each run 3 s after the last"
 # The opt-in string encoding (README, Tables): what it saves on the same pages.
 replay_runs 1 "1 thread(s), --parquet-strings delta-length" --parquet-strings delta-length

@@ -1,7 +1,9 @@
 //! Column chunks for flat string, integer, double and boolean columns (ids, names,
 //! timestamps, counts, `_extra`, MOS scores, flags): v1 data pages of about `PAGE_BYTES`,
 //! numbers and booleans PLAIN, strings PLAIN or, when asked
-//! (`StringEncoding::DeltaLength`), DELTA_LENGTH_BYTE_ARRAY.
+//! (`StringEncoding::DeltaLength`), DELTA_LENGTH_BYTE_ARRAY. Parent ids whose runs are too
+//! short for `runs` arrive as the transform's dictionaries (`UInt32` keys into strings)
+//! and go out PLAIN, looked up row by row, never expanded into a string array.
 //!
 //! Owns the page layout and statistics of such chunks; which columns take this path is
 //! `super`'s choice, and `chunk` writes the pages with their headers.
@@ -50,7 +52,8 @@ const PAGE_BYTES: usize = 1 << 20;
 /// bloat the footer and prune nothing: such a chunk gets only its null count.
 const MAX_STAT_BYTES: usize = 64;
 
-/// Whether this module writes columns of Arrow type `ty` (flat: no list, no dictionary).
+/// Whether this module writes columns of Arrow type `ty` (flat: no list, no dictionary;
+/// the parent-id dictionaries above come only through `super::encode_parent_ids`).
 pub fn supports(ty: &DataType) -> bool {
     matches!(
         ty,
