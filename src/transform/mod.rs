@@ -109,7 +109,7 @@ pub struct Transformer {
     buffers: simd_json::Buffers,
     tape: Option<Tape<'static>>,
     /// The page without its conversations (`{"conversations":[],…}`), parsed to check the
-    /// rest of the page when conversations are parsed one at a time.
+    /// rest of the page when conversations are parsed a chunk at a time.
     skeleton: Vec<u8>,
     extra: Vec<u8>,
     nested_extra: Vec<u8>,

@@ -795,10 +795,6 @@ mod tests {
         let ids: Vec<String> = (0..3000)
             .map(|p| format!("{:08x}-parent", (p * 7919) % 3001))
             .collect();
-        let mut rows: Vec<&str> = Vec::new();
-        for (p, id) in ids.iter().enumerate() {
-            rows.extend(std::iter::repeat_n(id.as_str(), 1 + p % 2));
-        }
         let schema = Arc::new(Schema::new(vec![Field::new(
             "session_id",
             parent_id_type(),
@@ -810,6 +806,11 @@ mod tests {
                 .enumerate()
                 .flat_map(|(p, _)| std::iter::repeat_n(p as u32, 1 + p % 2)),
         );
+        let rows: Vec<&str> = keys
+            .values()
+            .iter()
+            .map(|&k| ids[k as usize].as_str())
+            .collect();
         let values = Arc::new(StringArray::from_iter_values(&ids));
         let column =
             DictionaryArray::<UInt32Type>::try_new(keys, values).unwrap_or_else(|e| panic!("{e}"));
