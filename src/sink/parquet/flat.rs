@@ -3,7 +3,8 @@
 //! numbers and booleans PLAIN, strings PLAIN or, when asked
 //! (`StringEncoding::DeltaLength`), DELTA_LENGTH_BYTE_ARRAY. Parent ids whose runs are too
 //! short for `runs` arrive as the transform's dictionaries (`UInt32` keys into strings)
-//! and go out PLAIN, looked up row by row, never expanded into a string array.
+//! and go out in the file's string encoding, looked up row by row, never expanded into a
+//! string array.
 //!
 //! Owns the page layout and statistics of such chunks; which columns take this path is
 //! `super`'s choice, and `chunk` writes the pages with their headers.
@@ -92,13 +93,18 @@ pub fn encode_chunk(
             }
         },
         // Parent ids whose runs are too short for `runs` (a segment's session): written
-        // PLAIN row by row from the keys, without expanding them into strings first.
+        // row by row from the keys, without expanding them into strings first.
         DataType::Dictionary(key, value)
-            if **key == DataType::UInt32
-                && **value == DataType::Utf8
-                && strings == StringEncoding::Plain =>
+            if **key == DataType::UInt32 && **value == DataType::Utf8 =>
         {
-            encode::<KeyedStrings>(descr, arrays, compression, compressor)
+            match strings {
+                StringEncoding::Plain => {
+                    encode::<KeyedStrings<false>>(descr, arrays, compression, compressor)
+                }
+                StringEncoding::DeltaLength => {
+                    encode::<KeyedStrings<true>>(descr, arrays, compression, compressor)
+                }
+            }
         }
         DataType::Int32 => encode::<Fixed<Int32Type>>(descr, arrays, compression, compressor),
         DataType::UInt32 => encode::<Fixed<UInt32Type>>(descr, arrays, compression, compressor),
@@ -326,16 +332,21 @@ struct DeltaStrings<'a> {
     array: &'a StringArray,
 }
 
-/// Strings held as a dictionary (`UInt32` keys into `Utf8` values), written PLAIN: each
-/// row's value, looked up by its key.
-struct KeyedStrings<'a> {
+/// Strings held as a dictionary (`UInt32` keys into `Utf8` values), written from their
+/// keys: each row's value, looked up by its key, in PLAIN or, with `DELTA`, in
+/// DELTA_LENGTH_BYTE_ARRAY (all lengths first, as `DeltaStrings` writes them).
+struct KeyedStrings<'a, const DELTA: bool> {
     keys: &'a [u32],
     values: &'a StringArray,
 }
 
-impl<'a> Values<'a> for KeyedStrings<'a> {
+impl<'a, const DELTA: bool> Values<'a> for KeyedStrings<'a, DELTA> {
     type Stats = StringStats<'a>;
-    const ENCODING: Encoding = Encoding::PLAIN;
+    const ENCODING: Encoding = if DELTA {
+        Encoding::DELTA_LENGTH_BYTE_ARRAY
+    } else {
+        Encoding::PLAIN
+    };
 
     fn of(array: &'a dyn Array) -> Option<Self> {
         let dict = array.as_dictionary_opt::<UInt32Type>()?;
@@ -352,6 +363,18 @@ impl<'a> Values<'a> for KeyedStrings<'a> {
     }
 
     fn write(parts: &[Self], runs: &[Run], out: &mut Vec<u8>, stats: &mut Self::Stats) {
+        if DELTA {
+            let mut lengths = Vec::with_capacity(runs.iter().map(|r| r.2 - r.1).sum());
+            for &(part, lo, hi) in runs {
+                let KeyedStrings { keys, values } = parts[part];
+                let offsets = values.value_offsets();
+                lengths.extend(keys[lo..hi].iter().map(|&k| {
+                    let k = k as usize;
+                    offsets[k + 1] - offsets[k]
+                }));
+            }
+            put_delta_binary_packed(out, &lengths);
+        }
         for &(part, lo, hi) in runs {
             let KeyedStrings { keys, values } = parts[part];
             let (offsets, data) = (values.value_offsets(), values.value_data());
@@ -360,7 +383,9 @@ impl<'a> Values<'a> for KeyedStrings<'a> {
             for &k in &keys[lo..hi] {
                 let k = k as usize;
                 let v = value_at(data, &offsets[k..k + 2]);
-                out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                if !DELTA {
+                    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                }
                 out.extend_from_slice(v);
                 stats.value_bytes += v.len() as i64;
                 if last != Some(k) {

@@ -376,7 +376,7 @@ fn string_values<'a>(arrays: &'a [&'a dyn Array]) -> impl Iterator<Item = &'a [u
 }
 
 /// A chunk of parent ids, as `runs` (a dictionary of the runs) when they come in runs,
-/// else flat like any text column, its values written out from the dictionary first.
+/// else flat like any text column, each row's value written from its key.
 fn encode_parent_ids(
     descr: ColumnDescPtr,
     arrays: &[&dyn Array],
@@ -403,20 +403,7 @@ fn encode_parent_ids(
     if runs::comes_in_runs(runs::of_keys(&dicts), runs::STRING_RUNS) {
         return runs::encode_chunk(descr, runs::of_keys(&dicts), compression, compressor);
     }
-    if string_encoding == StringEncoding::Plain {
-        return flat::encode_chunk(descr, arrays, compression, compressor, string_encoding);
-    }
-    let strings: Vec<StringArray> = dicts
-        .iter()
-        .map(|d| {
-            let values = d.values().as_string::<i32>();
-            StringArray::from_iter_values(
-                d.keys().values().iter().map(|&k| values.value(k as usize)),
-            )
-        })
-        .collect();
-    let arrays: Vec<&dyn Array> = strings.iter().map(|s| s as &dyn Array).collect();
-    flat::encode_chunk(descr, &arrays, compression, compressor, string_encoding)
+    flat::encode_chunk(descr, arrays, compression, compressor, string_encoding)
 }
 
 /// A column chunk of one row group, encoded by parquet-rs or by `runs` / `flat` / `dict` /
@@ -790,7 +777,7 @@ mod tests {
     /// 1 or 2 rows each) go out PLAIN, row by row from the keys, in batches sliced at
     /// offsets, with the same values and statistics in either string encoding.
     #[test]
-    fn parent_ids_in_short_runs_read_back_plain_from_their_keys() {
+    fn parent_ids_in_short_runs_read_back_from_their_keys_in_both_string_encodings() {
         let root = std::env::temp_dir().join(format!("gx-keyed-{}", std::process::id()));
         let ids: Vec<String> = (0..3000)
             .map(|p| format!("{:08x}-parent", (p * 7919) % 3001))
