@@ -774,8 +774,8 @@ mod tests {
     }
 
     /// Parent ids whose runs are too short for a dictionary of runs (a segment's session:
-    /// 1 or 2 rows each) go out PLAIN, row by row from the keys, in batches sliced at
-    /// offsets, with the same values and statistics in either string encoding.
+    /// 1 or 2 rows each) go out row by row from the keys, in batches sliced at offsets,
+    /// with the same values and statistics in either string encoding.
     #[test]
     fn parent_ids_in_short_runs_read_back_from_their_keys_in_both_string_encodings() {
         let root = std::env::temp_dir().join(format!("gx-keyed-{}", std::process::id()));
