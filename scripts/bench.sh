@@ -60,7 +60,7 @@ replay_runs() { # THREADS LABEL [replay flags...]: 5 runs, one line of figures
     for RUN in 1 2 3 4 5; do
         sleep "${PAUSE_S:-0}"
         OUT=$(mktemp -d "$T/rp-XXXXXX")   # empty and never used before (see above)
-        RSS_CPU=$(peak_rss $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads $THREADS --no-progress "$@")
+        RSS_CPU=$(peak_rss ${PIN:-} $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads $THREADS --no-progress "$@")
         summary "$OUT" "{input_mb_per_s:.1f} {rows_per_s:.0f} {mb:.0f} $RSS_CPU"
     done | sort -n | python3 -c "
 import sys
@@ -69,11 +69,23 @@ mbs = [float(r[0]) for r in runs]
 med = runs[len(runs) // 2]
 # Per CPU-second: all threads' user + system time, so work the persist threads and the
 # kernel do beside the transform threads counts too.
+open('$T/median-$THREADS${PIN:+-pinned}', 'w').write(str(mbs[len(mbs) // 2]))
 print(f'== replay $REPLAY_DAYS day(s), $LABEL: {med[2]} MB JSON, median {mbs[len(mbs) // 2]:.0f} MB/s (best {mbs[-1]:.0f}, worst {mbs[0]:.0f}) of {len(runs)} runs, {float(med[1]):,.0f} rows/s, {float(med[2]) / float(med[4]):.0f} MB per CPU-second ({med[4]} s: user {med[5]}, system {med[6]}), peak RSS {max(int(r[3]) for r in runs)} MB')
 "
 }
 replay_runs 1 "1 thread(s)"
 replay_runs 2 "2 thread(s)"
+# On a 2-core machine `--threads 1` still has the second core for the read and persist
+# threads (~0.2 of a core), while `--threads 2` shares both cores with them, so the ratio
+# of the two lines above understates how replay scales with cores. The whole process on
+# one core (taskset) against the 2-thread line is that scaling.
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    PIN="taskset -c 0" replay_runs 1 "1 thread(s), whole process on 1 core (taskset -c 0)"
+    python3 -c "
+m1, m2, p1 = (float(open('$T/median-' + k).read()) for k in ('1', '2', '1-pinned'))
+print(f'== replay scaling: 2 threads / 1 thread = {m2 / m1:.2f}x; 2 cores / 1 core (all threads pinned) = {m2 / p1:.2f}x')
+"
+fi
 # The runs above follow each other within ~0.1 s, while the memory the last one freed is
 # still backed by the host. A replay that starts after a pause finds it handed back (the
 # balloon's free page reporting, README "Measured"): what a run on its own sees.
