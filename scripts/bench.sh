@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints the figures the issues ask for, with the machine they ran on:
 #   - replay (parse + flatten + Parquet write) MB/s and rows/s at 1 and 2 threads, and at
-#     1 thread with the opt-in --parquet-strings delta-length
+#     1 thread with the opt-in --parquet-strings delta-length; the whole process on one
+#     core; and the 2-thread ratio from alternating runs
 #   - peak RSS of replay at two input sizes 10x apart
 #   - simulator → Parquet backfill rows/s
 #   - simulator page-serving MB/s (must outpace the pipeline)
@@ -86,6 +87,22 @@ m1, m2, p1 = (float(open('$T/median-' + k).read()) for k in ('1', '2', '1-pinned
 print(f'== replay scaling: 2 threads / 1 thread = {m2 / m1:.2f}x; 2 cores / 1 core (all threads pinned) = {m2 / p1:.2f}x')
 "
 fi
+# The same ratio from adjacent runs. On a shared VM a core's speed swings within minutes
+# (on 2026-12-02 the same 1-thread replay took 2.3 to 3.9 s of user time, with no steal
+# time reported), and the two lines above are taken a minute apart. Here the runs
+# alternate 1, 2, 1, 2, … 1 thread(s); each 2-thread run is divided by the mean of the
+# 1-thread runs just before and after it, and the median of those 5 ratios is printed.
+for RUN in 1 2 3 4 5 6 7 8 9 10 11; do
+    THREADS=$(( RUN % 2 == 1 ? 1 : 2 ))
+    OUT=$(mktemp -d "$T/rp-XXXXXX")
+    $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads $THREADS --no-progress >/dev/null
+    summary "$OUT" "{input_mb_per_s:.1f}"
+done | python3 -c "
+import sys
+mbs = [float(l) for l in sys.stdin]
+ratios = sorted(mbs[i] / ((mbs[i - 1] + mbs[i + 1]) / 2) for i in range(1, len(mbs) - 1, 2))
+print(f'== replay scaling from adjacent runs (1, 2, 1, … threads): 2 threads / 1 thread median {ratios[len(ratios) // 2]:.2f}x (' + ', '.join(f'{r:.2f}' for r in ratios) + ')')
+"
 # The runs above follow each other within ~0.1 s, while the memory the last one freed is
 # still backed by the host. A replay that starts after a pause finds it handed back (the
 # balloon's free page reporting, README "Measured"): what a run on its own sees.
