@@ -87,22 +87,32 @@ m1, m2, p1 = (float(open('$T/median-' + k).read()) for k in ('1', '2', '1-pinned
 print(f'== replay scaling: 2 threads / 1 thread = {m2 / m1:.2f}x; 2 cores / 1 core (all threads pinned) = {m2 / p1:.2f}x')
 "
 fi
-# The same ratio from adjacent runs. On a shared VM a core's speed swings within minutes
+# The same ratios from adjacent runs. On a shared VM a core's speed swings within minutes
 # (on 2026-12-02 the same 1-thread replay took 2.3 to 3.9 s of user time, with no steal
-# time reported), and the two lines above are taken a minute apart. Here the runs
-# alternate 1, 2, 1, 2, … 1 thread(s); each 2-thread run is divided by the mean of the
-# 1-thread runs just before and after it, and the median of those 5 ratios is printed.
-for RUN in 1 2 3 4 5 6 7 8 9 10 11; do
-    THREADS=$(( RUN % 2 == 1 ? 1 : 2 ))
-    OUT=$(mktemp -d "$T/rp-XXXXXX")
-    $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads $THREADS --no-progress >/dev/null
-    summary "$OUT" "{input_mb_per_s:.1f}"
-done | python3 -c "
+# time reported), and the lines above are taken a minute apart. Here the runs alternate
+# 1, 2, 1, 2, … 1 thread(s); each 2-thread run is divided by the mean of the 1-thread runs
+# just before and after it, and the median of those 5 ratios is printed.
+alternating() { # LABEL [PIN]: PIN runs the 1-thread replays (e.g. taskset -c 0)
+    local LABEL=$1 ONE=${2:-}
+    for RUN in 1 2 3 4 5 6 7 8 9 10 11; do
+        OUT=$(mktemp -d "$T/rp-XXXXXX")
+        if [ $((RUN % 2)) = 1 ]; then
+            $ONE $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads 1 --no-progress >/dev/null
+        else
+            $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads 2 --no-progress >/dev/null
+        fi
+        summary "$OUT" "{input_mb_per_s:.1f}"
+    done | python3 -c "
 import sys
 mbs = [float(l) for l in sys.stdin]
 ratios = sorted(mbs[i] / ((mbs[i - 1] + mbs[i + 1]) / 2) for i in range(1, len(mbs) - 1, 2))
-print(f'== replay scaling from adjacent runs (1, 2, 1, … threads): 2 threads / 1 thread median {ratios[len(ratios) // 2]:.2f}x (' + ', '.join(f'{r:.2f}' for r in ratios) + ')')
+print(f'== replay scaling from adjacent runs, $LABEL: median {ratios[len(ratios) // 2]:.2f}x (' + ', '.join(f'{r:.2f}' for r in ratios) + ')')
 "
+}
+alternating "2 threads / 1 thread"
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    alternating "2 threads on 2 cores / 1 thread with the whole process on 1 core" "taskset -c 0"
+fi
 # The runs above follow each other within ~0.1 s, while the memory the last one freed is
 # still backed by the host. A replay that starts after a pause finds it handed back (the
 # balloon's free page reporting, README "Measured"): what a run on its own sees.
