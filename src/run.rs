@@ -76,6 +76,10 @@ pub struct RunSummary {
     pub duration_s: f64,
     pub rows_per_s: f64,
     pub input_mb_per_s: f64,
+    /// Whether `<out>/_runs/<run_id>.json` was written (the human summary points at it
+    /// only then).
+    #[serde(skip)]
+    pub written: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -193,11 +197,12 @@ fn run_id() -> String {
     format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), std::process::id())
 }
 
-fn write_summary(out: &Path, summary: &RunSummary) {
+fn write_summary(out: &Path, summary: &mut RunSummary) {
     let dir = out.join("_runs");
     let bytes = serde_json::to_vec_pretty(summary).unwrap_or_default();
-    if let Err(e) = write_durably(&dir, &format!("{}.json", summary.run_id), &bytes) {
-        tracing::warn!(error = %e, "could not write the run summary");
+    match write_durably(&dir, &format!("{}.json", summary.run_id), &bytes) {
+        Ok(_) => summary.written = true,
+        Err(e) => tracing::warn!(error = %e, "could not write the run summary"),
     }
 }
 
@@ -362,7 +367,7 @@ pub fn backfill(
             started,
         );
         summary.simulator_injected = injected();
-        write_summary(&args.out, &summary);
+        write_summary(&args.out, &mut summary);
         summary
     };
     let fail = |e: RunError, windows: WindowsSummary, totals: Totals| {
@@ -484,7 +489,7 @@ pub fn replay(
     let run_id = run_id();
     let asked = serde_json::json!({"input": args.input.display().to_string(), "out": args.out.display().to_string(), "sink": describe_sink(&args.sink)});
     let fail = |e: RunError, totals: Totals| {
-        let summary = finish_summary(
+        let mut summary = finish_summary(
             &run_id,
             "replay",
             Some(&e),
@@ -494,7 +499,7 @@ pub fn replay(
             None,
             started,
         );
-        write_summary(&args.out, &summary);
+        write_summary(&args.out, &mut summary);
         (e, Some(summary))
     };
     let source = Replay::from_dir(&args.input).map_err(|e| (e.into(), None))?;
@@ -512,7 +517,7 @@ pub fn replay(
     );
     progress.finish();
     let (totals, _) = result.map_err(|e| fail(e.into(), Totals::default()))?;
-    let summary = finish_summary(
+    let mut summary = finish_summary(
         &run_id,
         "replay",
         None,
@@ -522,7 +527,7 @@ pub fn replay(
         None,
         started,
     );
-    write_summary(&args.out, &summary);
+    write_summary(&args.out, &mut summary);
     Ok(summary)
 }
 
@@ -558,6 +563,7 @@ fn finish_summary(
         api: api.map(|a| api_json(a)),
         simulator_injected: None,
         duration_s: secs,
+        written: false,
     }
 }
 
@@ -598,20 +604,22 @@ pub fn human_summary(s: &RunSummary, out: &Path) -> String {
         }
     }
     let mb = s.totals.output_bytes as f64 / 1e6;
+    let summary = if s.written {
+        format!("summary in {}/_runs/{}.json", out.display(), s.run_id)
+    } else {
+        "no summary file (it could not be written: see the warning above)".to_string()
+    };
     match s.asked.get("sink").and_then(|v| v.get("clickhouse")) {
         Some(url) => text.push_str(&format!(
-            "  output: ClickHouse {} ({} inserts, {mb:.1} MB of Native blocks, {} retries); state and summary in {}/_runs/{}.json",
+            "  output: ClickHouse {} ({} inserts, {mb:.1} MB of Native blocks, {} retries); {summary}",
             url.as_str().unwrap_or("?"),
             s.totals.files,
             s.totals.sink_retries,
-            out.display(),
-            s.run_id
         )),
         None => text.push_str(&format!(
-            "  output: {} ({} files, {mb:.1} MB); summary in _runs/{}.json",
+            "  output: {} ({} files, {mb:.1} MB); {summary}",
             out.display(),
             s.totals.files,
-            s.run_id
         )),
     }
     text

@@ -167,3 +167,39 @@ fn a_write_failure_stops_the_run_with_exit_6_naming_the_path_and_commits_nothing
         assert_eq!(v["completed"].as_array().map_or(0, Vec::len), 0, "{text}");
     }
 }
+
+#[test]
+fn the_end_of_run_summary_names_the_summary_file_only_when_it_was_written() {
+    let dir = tmp();
+    let out = dir.path().to_str().unwrap();
+    let o = cmd(&backfill_args(out, "2024-03-04", "2024-03-05", &[]))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}");
+    let named = stdout.split("summary in ").nth(1).map(str::trim);
+    assert!(
+        named.is_some_and(|p| std::path::Path::new(p).is_file()),
+        "the path it names is the summary file: {stdout}"
+    );
+
+    // A plain file where `_runs` belongs: the tables are written, the summary is not,
+    // and the end-of-run text must not point at a file that does not exist.
+    let dir = tmp();
+    let out = dir.path().to_str().unwrap();
+    std::fs::write(dir.path().join("_runs"), b"not a directory").unwrap();
+    let o = cmd(&backfill_args(out, "2024-03-04", "2024-03-05", &[]))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("could not write the run summary"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("summary in"), "{stdout}");
+    assert!(stdout.contains("no summary file"), "{stdout}");
+}
