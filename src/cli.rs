@@ -15,6 +15,8 @@ Exit codes:
   5  the Genesys API refused or kept failing (credentials, permissions, quota, outage)
   6  the output could not be written (disk, permissions, ClickHouse refused the data
      or stayed unreachable for --clickhouse-retry-for)
+130  interrupted (Ctrl-C, SIGTERM): the pages fetched before it are written and
+     checkpointed; rerun the same command to continue. A second Ctrl-C quits at once
 
 Credentials come from GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET or --credentials-file,
 never from flags; the ClickHouse password from CLICKHOUSE_PASSWORD or

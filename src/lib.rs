@@ -10,6 +10,7 @@ pub mod alloc;
 pub mod checkpoint;
 pub mod cli;
 pub mod genesys;
+pub mod interrupt;
 pub mod page;
 pub mod pipeline;
 pub mod progress;

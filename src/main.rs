@@ -65,10 +65,12 @@ fn dispatch(cli: Cli, terminal: bool) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Backfill(args) => {
             genesys_etl::alloc::no_huge_pages();
+            catch_signals();
             Ok(report(run::backfill(&args, terminal), &args.out))
         }
         Command::Replay(args) => {
             genesys_etl::alloc::no_huge_pages();
+            catch_signals();
             Ok(report(run::replay(&args, terminal), &args.out))
         }
         Command::Ddl(a) => {
@@ -128,6 +130,14 @@ fn dispatch(cli: Cli, terminal: bool) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Ctrl-C and SIGTERM stop a run at a page boundary with its summary (exit 130); without
+/// the handlers they would still be safe, only silent.
+fn catch_signals() {
+    if let Err(e) = genesys_etl::interrupt::install() {
+        tracing::warn!(error = %e, "cannot catch Ctrl-C: it will end the run without a summary (still safe to rerun)");
     }
 }
 

@@ -38,6 +38,9 @@ pub enum RunError {
         first: String,
         available: String,
     },
+    /// A termination signal stopped the fetching; what was fetched before it is written.
+    #[error("interrupted (Ctrl-C or a termination signal): {done}; {next}")]
+    Interrupted { done: String, next: &'static str },
 }
 
 impl RunError {
@@ -46,11 +49,13 @@ impl RunError {
         match self {
             RunError::Config(_) => 2,
             RunError::Deferred { .. } => 3,
+            RunError::Interrupted { .. } => crate::interrupt::EXIT_CODE,
             RunError::Pipeline(p) => match p {
                 PipelineError::Transform(_)
                 | PipelineError::BadPage { .. }
                 | PipelineError::Input { .. } => 4,
                 PipelineError::Api(ApiError::Config(_)) => 2,
+                PipelineError::Api(ApiError::Interrupted(_)) => crate::interrupt::EXIT_CODE,
                 PipelineError::Api(_) => 5,
                 PipelineError::Sink(_) | PipelineError::Checkpoint(_) => 6,
                 PipelineError::Internal(_) => 1,
@@ -462,6 +467,7 @@ pub fn backfill(
         jobs,
         stale_files_removed,
         windows_restarted,
+        interrupted,
     } = report;
     windows.restarted = windows_restarted;
     windows.committed_this_run = totals.windows_committed;
@@ -469,6 +475,17 @@ pub fn backfill(
     windows.resumed = windows_resumed;
     windows.jobs_submitted = jobs;
     windows.stale_files_removed = stale_files_removed;
+    if interrupted {
+        let e = RunError::Interrupted {
+            done: format!(
+                "{} of {} windows done; the pages fetched before the signal are written and checkpointed",
+                windows.skipped_already_done + windows.committed_this_run,
+                windows.total
+            ),
+            next: "rerun the same command to continue from the checkpoint",
+        };
+        return Err(fail(e, windows, totals));
+    }
     if let Some(first) = deferred.first() {
         let e = RunError::Deferred {
             deferred: deferred.len(),
@@ -516,7 +533,15 @@ pub fn replay(
         &mut on_progress,
     );
     progress.finish();
-    let (totals, _) = result.map_err(|e| fail(e.into(), Totals::default()))?;
+    let (totals, sent) = result.map_err(|e| fail(e.into(), Totals::default()))?;
+    if sent < files {
+        // The source stops early only on a termination signal (errors end the run above).
+        let e = RunError::Interrupted {
+            done: format!("{sent} of {files} page files were transformed and written"),
+            next: "replay keeps no checkpoint: rerun it to write every page (the files come out the same)",
+        };
+        return Err(fail(e, totals));
+    }
     let mut summary = finish_summary(
         &run_id,
         "replay",
@@ -552,6 +577,7 @@ fn finish_summary(
         status: match error {
             None => "complete",
             Some(RunError::Deferred { .. }) => "partial",
+            Some(RunError::Interrupted { .. }) => "interrupted",
             Some(_) => "failed",
         },
         error: error.map(ToString::to_string),

@@ -148,6 +148,19 @@ pub enum ApiError {
         state: String,
         message: String,
     },
+    /// A termination signal arrived while the client was waiting (`interrupt`).
+    #[error("{0}: interrupted (Ctrl-C or a termination signal) during a wait")]
+    Interrupted(String),
+}
+
+/// Waits `duration` (a limiter slot, `Retry-After`, backoff, breaker cooldown, job
+/// polling) unless a stop is requested first: then the request `what` gives up.
+fn pause(duration: Duration, what: &str) -> Result<(), ApiError> {
+    if crate::interrupt::sleep(duration) {
+        Ok(())
+    } else {
+        Err(ApiError::Interrupted(what.to_string()))
+    }
 }
 
 impl ApiError {
@@ -357,7 +370,7 @@ impl Client {
                 }
                 Decision::Retry { after, .. } => {
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(after);
+                    pause(after, &what)?;
                 }
                 Decision::RefreshToken | Decision::Fail { .. }
                     if code == Some(401) || code == Some(400) =>
@@ -405,13 +418,13 @@ impl Client {
         let mut refreshed = false;
         loop {
             attempt += 1;
-            self.breaker_gate(what);
+            self.breaker_gate(what)?;
             let wait = self.bucket.take();
             if !wait.is_zero() {
                 self.counters
                     .limiter_wait_ms
                     .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
-                std::thread::sleep(wait);
+                pause(wait, what)?;
             }
             let auth = self.bearer()?;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -525,7 +538,7 @@ impl Client {
                         reason,
                         "retrying"
                     );
-                    std::thread::sleep(after);
+                    pause(after, what)?;
                 }
                 Decision::Fail { reason } => {
                     let detail = match (code, transport_error) {
@@ -551,9 +564,9 @@ impl Client {
 
     /// The circuit breaker: after `breaker_threshold` failed attempts in a row, stop sending
     /// for the cooldown (doubling while probes keep failing), then let one probe through.
-    fn breaker_gate(&mut self, what: &str) {
+    fn breaker_gate(&mut self, what: &str) -> Result<(), ApiError> {
         if self.consecutive_failures < self.config.breaker_threshold {
-            return;
+            return Ok(());
         }
         self.opens_in_a_row += 1;
         let cooldown = self
@@ -571,13 +584,14 @@ impl Client {
             "circuit breaker open: pausing {:.1}s before one probe request",
             cooldown.as_secs_f64()
         );
-        std::thread::sleep(cooldown);
+        pause(cooldown, what)?;
         self.counters.breaker_probes.fetch_add(1, Ordering::Relaxed);
         self.counters
             .breaker_state
             .store(BREAKER_HALF_OPEN, Ordering::Relaxed);
         // One failure more re-opens it: the probe is the only attempt allowed.
         self.consecutive_failures = self.config.breaker_threshold - 1;
+        Ok(())
     }
 
     /// `POST …/details/jobs` for `[start, end)`; returns the job id.
@@ -620,7 +634,7 @@ impl Client {
         let started = Instant::now();
         let mut delay = self.config.poll_initial;
         loop {
-            std::thread::sleep(delay);
+            pause(delay, &format!("poll details job {job}"))?;
             let status = self.job_status(job)?;
             match status.state {
                 JobState::Fulfilled => return Ok(()),

@@ -34,6 +34,9 @@ pub struct FetchReport {
     pub stale_files_removed: u64,
     /// Windows extracted again after a failed or expired job or an expired cursor.
     pub windows_restarted: u64,
+    /// Fetching stopped early on a termination signal (`interrupt`): what was sent is
+    /// written and checkpointed, the rest of the range is not.
+    pub interrupted: bool,
 }
 
 /// Bodies that fail the structural scan are fetched again this many times in all.
@@ -67,6 +70,10 @@ impl Source for Backfill<'_> {
             if abort.load(Ordering::Relaxed) {
                 break;
             }
+            if crate::interrupt::stop_here() {
+                report.interrupted = true;
+                break;
+            }
             if self.checkpoint.completed.contains(&window.start_ms) {
                 report.windows_skipped += 1;
                 continue;
@@ -81,7 +88,10 @@ impl Source for Backfill<'_> {
                 attempt += 1;
                 match self.extract(&window, resume.take(), tx, abort, &mut seq, &mut report) {
                     Ok(()) => break,
-                    Err(Extract::Stopped) => return Ok(report),
+                    Err(Extract::Stopped) => {
+                        report.interrupted = crate::interrupt::requested();
+                        return Ok(report);
+                    }
                     Err(Extract::Failed(e)) => return Err(e),
                     Err(Extract::Restart(e)) if attempt < WINDOW_ATTEMPTS => {
                         report.windows_restarted += 1;
@@ -111,7 +121,7 @@ enum Extract {
     Restart(PipelineError),
     /// Anything else stops the run.
     Failed(PipelineError),
-    /// The pipeline is shutting down (an error elsewhere).
+    /// The pipeline is shutting down (an error elsewhere, or a termination signal).
     Stopped,
 }
 
@@ -119,6 +129,7 @@ impl From<PipelineError> for Extract {
     fn from(e: PipelineError) -> Self {
         match e {
             PipelineError::Api(ApiError::Job { .. } | ApiError::Gone { .. }) => Extract::Restart(e),
+            PipelineError::Api(ApiError::Interrupted(_)) => Extract::Stopped,
             e => Extract::Failed(e),
         }
     }
@@ -161,9 +172,12 @@ impl Backfill<'_> {
     ) -> Result<(), Extract> {
         let interval = window.interval();
         let resumable = match &resume {
-            Some(p) => {
-                matches!(self.client.job_status(&p.job_id), Ok(s) if s.state == JobState::Fulfilled)
-            }
+            Some(p) => match self.client.job_status(&p.job_id) {
+                Ok(s) => s.state == JobState::Fulfilled,
+                // Not a sign the job is gone: keep the saved position for the next run.
+                Err(ApiError::Interrupted(_)) => return Err(Extract::Stopped),
+                Err(_) => false,
+            },
             None => false,
         };
         let (job, mut cursor, mut page) = match resume {
@@ -196,7 +210,7 @@ impl Backfill<'_> {
         // A resumed window whose last page was already committed has nothing left to fetch.
         let mut more = !(page > 0 && cursor.is_none());
         while more {
-            if abort.load(Ordering::Relaxed) {
+            if abort.load(Ordering::Relaxed) || crate::interrupt::stop_here() {
                 return Err(Extract::Stopped);
             }
             let (bytes, top) = self.fetch_page(&job, cursor.as_deref(), window, page, *seq)?;

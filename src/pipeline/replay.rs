@@ -87,7 +87,7 @@ impl Source for Replay {
     ) -> Result<u64, PipelineError> {
         let mut seq = 0u64;
         for (i, path) in self.files.iter().enumerate() {
-            if abort.load(Ordering::Relaxed) {
+            if abort.load(Ordering::Relaxed) || crate::interrupt::stop_here() {
                 break;
             }
             let bytes = read_page(path, buffers)?;

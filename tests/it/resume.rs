@@ -88,3 +88,105 @@ fn resume_after_kill_loses_and_doubles_nothing() {
         mid_a + mid_b
     );
 }
+
+/// Windows the checkpoint of `out` records as done.
+fn completed_windows(out: &std::path::Path) -> usize {
+    std::fs::read_to_string(out.join("_state").join("checkpoint-details.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["completed"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+/// Starts a paced backfill (10 requests/s, so the 10 days take several seconds), sends
+/// `signals` once at least two windows are checkpointed, and returns the exit code, the
+/// stderr and how long the run took to end after the first signal.
+fn interrupt_run(out: &std::path::Path, signals: &[&str]) -> (Option<i32>, String, Duration) {
+    let args = [
+        "backfill",
+        "--simulate",
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--out",
+        out.to_str().unwrap(),
+        "--page-size",
+        "60",
+        "--rate-limit",
+        "600",
+    ];
+    let mut child = cmd(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while completed_windows(out) < 2 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            panic!("the run ended ({status}) before it could be interrupted: {stderr}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let signalled = std::time::Instant::now();
+    for signal in signals {
+        let sent = std::process::Command::new("kill")
+            .args([*signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    (status.code(), stderr, signalled.elapsed())
+}
+
+#[test]
+fn a_signal_stops_the_run_at_a_page_with_exit_130_and_the_rerun_completes_exactly() {
+    let oracle = oracle("42", "small", FROM, TO);
+    for signal in ["-INT", "-TERM"] {
+        let dir = tmp();
+        let (code, stderr, took) = interrupt_run(dir.path(), &[signal]);
+        assert_eq!(code, Some(130), "{signal}: {stderr}");
+        assert!(
+            stderr.contains("interrupted") && stderr.contains("rerun the same command"),
+            "{signal}: {stderr}"
+        );
+        // It stopped: the paced run had most of its 10 windows still to fetch.
+        let done = completed_windows(dir.path());
+        assert!(
+            done < 10,
+            "{signal}: all {done} windows done, nothing was interrupted"
+        );
+        // Within a limiter wait or two, not after the rest of the range.
+        assert!(took < Duration::from_secs(5), "{signal}: took {took:?}");
+        let summary = latest_summary(dir.path());
+        assert_eq!(summary["status"], "interrupted", "{summary}");
+
+        run_ok(&backfill_args(
+            dir.path().to_str().unwrap(),
+            FROM,
+            TO,
+            &["--page-size", "60"],
+        ));
+        assert_matches_oracle(&read_back(dir.path()), &oracle);
+    }
+}
+
+#[test]
+fn a_second_signal_quits_at_once_and_the_rerun_still_completes_exactly() {
+    let dir = tmp();
+    let (code, _, _) = interrupt_run(dir.path(), &["-INT", "-INT"]);
+    assert_eq!(code, Some(130));
+    run_ok(&backfill_args(
+        dir.path().to_str().unwrap(),
+        FROM,
+        TO,
+        &["--page-size", "60"],
+    ));
+    assert_matches_oracle(&read_back(dir.path()), &oracle("42", "small", FROM, TO));
+}
