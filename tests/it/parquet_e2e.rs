@@ -91,6 +91,58 @@ fn replay_of_archived_pages_equals_the_backfill() {
     assert_eq!(ra["tables"], rb["tables"]);
 }
 
+#[test]
+fn an_interrupted_replay_exits_130_and_its_rerun_equals_the_backfill() {
+    let (a, raw, b) = (tmp(), tmp(), tmp());
+    let (pa, praw, pb) = (
+        a.path().to_str().unwrap(),
+        raw.path().to_str().unwrap(),
+        b.path().to_str().unwrap(),
+    );
+    // Small pages and groups, one page in flight: the run has many pages left when the
+    // first group's files appear.
+    run_ok(&backfill_args(
+        pa,
+        "2024-03-04",
+        "2024-03-11",
+        &["--archive-raw", praw, "--page-size", "50"],
+    ));
+    let args = [
+        "replay",
+        "--input",
+        praw,
+        "--out",
+        pb,
+        "--threads",
+        "1",
+        "--channel-capacity",
+        "1",
+        "--group-mib",
+        "1",
+    ];
+    let written = || {
+        std::fs::read_dir(b.path().join("conversations"))
+            .is_ok_and(|mut days| days.next().is_some())
+    };
+    let (code, stderr, _) = signal_when(&args, written, &["-INT"]);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("rerun it to write every page"), "{stderr}");
+    let summary = latest_summary(b.path());
+    assert_eq!(summary["status"], "interrupted", "{summary}");
+    let pages = std::fs::read_dir(raw.path()).unwrap().count() as u64;
+    assert!(
+        summary["totals"]["pages"]
+            .as_u64()
+            .is_some_and(|p| p < pages),
+        "{summary}"
+    );
+
+    run_ok(&args);
+    let (ra, rb) = (read_back(a.path()), read_back(b.path()));
+    assert_eq!(ra["digest"], rb["digest"]);
+    assert_eq!(ra["tables"], rb["tables"]);
+}
+
 /// The simulator's 2024-03-04 into `out`, its results pages saved as they are in `raw`.
 fn backfill_one_day_archiving_pages(out: &std::path::Path, raw: &str) {
     run_ok(&backfill_args(

@@ -232,6 +232,43 @@ pub fn kill_after(args: &[&str], env: &[(&str, &str)], delay: Duration) -> bool 
     true
 }
 
+/// Runs `args`, sends `signals` (`kill` options such as `-INT`) once `ready()` holds, and
+/// returns the exit code, the stderr and how long the run took to end after the first
+/// signal. Fails when the run ends before `ready()`: then nothing was interrupted.
+pub fn signal_when(
+    args: &[&str],
+    ready: impl Fn() -> bool,
+    signals: &[&str],
+) -> (Option<i32>, String, Duration) {
+    let mut child = cmd(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !ready() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            panic!("the run ended ({status}) before it could be interrupted: {stderr}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let signalled = Instant::now();
+    for signal in signals {
+        let sent = Command::new("kill")
+            .args([*signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    (status.code(), stderr, signalled.elapsed())
+}
+
 pub fn timed_run(args: &[&str], env: &[(&str, &str)]) -> Duration {
     let start = Instant::now();
     let mut c = cmd(args);
