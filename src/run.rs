@@ -56,6 +56,7 @@ impl RunError {
                 | PipelineError::Input { .. } => 4,
                 PipelineError::Api(ApiError::Config(_)) => 2,
                 PipelineError::Api(ApiError::Interrupted(_)) => crate::interrupt::EXIT_CODE,
+                PipelineError::Sink(e) if e.interrupted() => crate::interrupt::EXIT_CODE,
                 PipelineError::Api(_) => 5,
                 PipelineError::Sink(_) | PipelineError::Checkpoint(_) => 6,
                 PipelineError::Internal(_) => 1,
@@ -577,7 +578,7 @@ fn finish_summary(
         status: match error {
             None => "complete",
             Some(RunError::Deferred { .. }) => "partial",
-            Some(RunError::Interrupted { .. }) => "interrupted",
+            Some(e) if e.exit_code() == crate::interrupt::EXIT_CODE => "interrupted",
             Some(_) => "failed",
         },
         error: error.map(ToString::to_string),

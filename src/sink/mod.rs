@@ -71,6 +71,18 @@ pub enum SinkError {
 }
 
 impl SinkError {
+    /// True when the write stopped because a termination signal cut a retry short.
+    pub fn interrupted(&self) -> bool {
+        matches!(
+            self,
+            SinkError::ClickHouse(clickhouse::ChError::Interrupted { .. })
+                | SinkError::ClickHouseTable {
+                    source: clickhouse::ChError::Interrupted { .. },
+                    ..
+                }
+        )
+    }
+
     pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         SinkError::Io {
             path: path.display().to_string(),

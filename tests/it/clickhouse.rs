@@ -213,6 +213,20 @@ fn an_unreachable_server_is_retried_then_reported() {
     );
 }
 
+#[test]
+fn ctrl_c_cuts_the_wait_for_an_unreachable_server_short_with_exit_130() {
+    let out = tmp();
+    // The default --clickhouse-retry-for is 600 s: without the signal this run would wait.
+    let args = ch_args(out.path().to_str().unwrap(), "tcp://127.0.0.1:1/x", &[]);
+    let started = std::time::Instant::now();
+    let retrying = || started.elapsed() > Duration::from_millis(1500);
+    let (code, stderr, took) = signal_when(&args, retrying, &["-INT"]);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("stopped retrying"), "{stderr}");
+    assert_eq!(latest_summary(out.path())["status"], "interrupted");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
 /// Runs scripts/verify_native.py (chDB) and parses its JSON.
 fn chdb(args: &[&str]) -> serde_json::Value {
     let o = std::process::Command::new("python3")

@@ -80,6 +80,9 @@ pub enum ChError {
         waited_s: f64,
         last: Box<ChError>,
     },
+    /// A termination signal arrived while a transient failure was being waited out.
+    #[error("stopped retrying after {attempts} attempts on Ctrl-C or a termination signal: {last}")]
+    Interrupted { attempts: u32, last: Box<ChError> },
 }
 
 /// Server error codes that mean "try again later", not "your data is wrong".
@@ -321,7 +324,12 @@ impl ClickHouseSink {
                         "ClickHouse {what}: {e}; retrying in {:.1} s (attempt {attempt})",
                         wait.as_secs_f64()
                     );
-                    std::thread::sleep(wait);
+                    if !crate::interrupt::sleep(wait) {
+                        return Err(ChError::Interrupted {
+                            attempts: attempt,
+                            last: Box::new(e),
+                        });
+                    }
                 }
                 Err(e) if e.is_transient() => {
                     return Err(ChError::GaveUp {
