@@ -71,42 +71,47 @@ fn a_second_identical_run_changes_nothing_and_calls_no_api() {
     assert_eq!(read_back(dir.path()), before);
 }
 
-#[test]
-fn replay_of_archived_pages_equals_the_backfill() {
-    let (a, raw, b) = (tmp(), tmp(), tmp());
-    let (pa, praw, pb) = (
-        a.path().to_str().unwrap(),
-        raw.path().to_str().unwrap(),
-        b.path().to_str().unwrap(),
-    );
+/// A backfill from 2024-03-04 to `to` into a new directory, its results pages saved into
+/// another: (output, archive).
+fn backfill_archiving(to: &str, page_size: &str) -> (tempfile::TempDir, tempfile::TempDir) {
+    let (out, raw) = (tmp(), tmp());
     run_ok(&backfill_args(
-        pa,
+        out.path().to_str().unwrap(),
         "2024-03-04",
-        "2024-03-06",
-        &["--archive-raw", praw, "--page-size", "100"],
+        to,
+        &[
+            "--archive-raw",
+            raw.path().to_str().unwrap(),
+            "--page-size",
+            page_size,
+        ],
     ));
-    run_ok(&["replay", "--input", praw, "--out", pb]);
-    let (ra, rb) = (read_back(a.path()), read_back(b.path()));
+    (out, raw)
+}
+
+/// Both outputs hold the same rows, read back with pyarrow and DuckDB.
+fn assert_same_rows(a: &std::path::Path, b: &std::path::Path) {
+    let (ra, rb) = (read_back(a), read_back(b));
     assert_eq!(ra["digest"], rb["digest"]);
     assert_eq!(ra["tables"], rb["tables"]);
 }
 
 #[test]
+fn replay_of_archived_pages_equals_the_backfill() {
+    let (a, raw) = backfill_archiving("2024-03-06", "100");
+    let b = tmp();
+    let (praw, pb) = (raw.path().to_str().unwrap(), b.path().to_str().unwrap());
+    run_ok(&["replay", "--input", praw, "--out", pb]);
+    assert_same_rows(a.path(), b.path());
+}
+
+#[test]
 fn an_interrupted_replay_exits_130_and_its_rerun_equals_the_backfill() {
-    let (a, raw, b) = (tmp(), tmp(), tmp());
-    let (pa, praw, pb) = (
-        a.path().to_str().unwrap(),
-        raw.path().to_str().unwrap(),
-        b.path().to_str().unwrap(),
-    );
     // Small pages and groups, one page in flight: the run has many pages left when the
     // first group's files appear.
-    run_ok(&backfill_args(
-        pa,
-        "2024-03-04",
-        "2024-03-11",
-        &["--archive-raw", praw, "--page-size", "50"],
-    ));
+    let (a, raw) = backfill_archiving("2024-03-11", "50");
+    let b = tmp();
+    let (praw, pb) = (raw.path().to_str().unwrap(), b.path().to_str().unwrap());
     let args = [
         "replay",
         "--input",
@@ -138,9 +143,7 @@ fn an_interrupted_replay_exits_130_and_its_rerun_equals_the_backfill() {
     );
 
     run_ok(&args);
-    let (ra, rb) = (read_back(a.path()), read_back(b.path()));
-    assert_eq!(ra["digest"], rb["digest"]);
-    assert_eq!(ra["tables"], rb["tables"]);
+    assert_same_rows(a.path(), b.path());
 }
 
 /// The simulator's 2024-03-04 into `out`, its results pages saved as they are in `raw`.
