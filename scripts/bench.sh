@@ -97,9 +97,9 @@ alternating() { # LABEL [PIN]: PIN runs the 1-thread replays (e.g. taskset -c 0)
     for RUN in 1 2 3 4 5 6 7 8 9 10 11; do
         OUT=$(mktemp -d "$T/rp-XXXXXX")
         if [ $((RUN % 2)) = 1 ]; then
-            $ONE $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads 1 --no-progress >/dev/null
+            $ONE $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads 1 --no-progress --log warn >/dev/null
         else
-            $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads 2 --no-progress >/dev/null
+            $BIN replay --input "$T/raw$REPLAY_DAYS" --out "$OUT" --threads 2 --no-progress --log warn >/dev/null
         fi
         summary "$OUT" "{input_mb_per_s:.1f}"
     done | python3 -c "

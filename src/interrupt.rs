@@ -6,8 +6,9 @@
 //! signal ends the process at once, which is safe too: the checkpoint only ever records
 //! what is durable, so the same command resumes either way.
 //!
-//! Owns the process-wide stop flag. It only records the request: the sources (`pipeline`)
-//! and the client's waits (`genesys`) poll [`requested`]; nothing here touches them.
+//! Owns the process-wide stop flag. It only records the request: the sources (`pipeline`),
+//! the API client's waits (`genesys`) and the ClickHouse sink's retry waits poll it;
+//! nothing here touches them.
 //! Without [`install`] (the library used on its own, tests) no signal is caught and
 //! [`requested`] stays false.
 
