@@ -76,18 +76,7 @@ print(f'== replay $REPLAY_DAYS day(s), $LABEL: {med[2]} MB JSON, median {mbs[len
 }
 replay_runs 1 "1 thread(s)"
 replay_runs 2 "2 thread(s)"
-# On a 2-core machine `--threads 1` still has the second core for the read and persist
-# threads (~0.2 of a core), while `--threads 2` shares both cores with them, so the ratio
-# of the two lines above understates how replay scales with cores. The whole process on
-# one core (taskset) against the 2-thread line is that scaling.
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-    PIN="taskset -c 0" replay_runs 1 "1 thread(s), whole process on 1 core (taskset -c 0)"
-    python3 -c "
-m1, m2, p1 = (float(open('$T/median-' + k).read()) for k in ('1', '2', '1-pinned'))
-print(f'== replay scaling: 2 threads / 1 thread = {m2 / m1:.2f}x; 2 cores / 1 core (all threads pinned) = {m2 / p1:.2f}x')
-"
-fi
-# The same ratios from adjacent runs. On a shared VM a core's speed swings within minutes
+# The 2-thread ratio from adjacent runs. On a shared VM a core's speed swings within minutes
 # (on 2026-12-02 the same 1-thread replay took 2.3 to 3.9 s of user time, with no steal
 # time reported), and the lines above are taken a minute apart. Here the runs alternate
 # 1, 2, 1, 2, … 1 thread(s); each 2-thread run is divided by the mean of the 1-thread runs
@@ -110,7 +99,16 @@ print(f'== replay scaling from adjacent runs, $LABEL: median {ratios[len(ratios)
 "
 }
 alternating "2 threads / 1 thread"
+# On a 2-core machine `--threads 1` still has the second core for the read and persist
+# threads (~0.2 of a core), while `--threads 2` shares both cores with them, so the ratio
+# of the 1- and 2-thread lines understates how replay scales with cores. The whole
+# process on one core (taskset) against the 2-thread line is that scaling.
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    PIN="taskset -c 0" replay_runs 1 "1 thread(s), whole process on 1 core (taskset -c 0)"
+    python3 -c "
+m1, m2, p1 = (float(open('$T/median-' + k).read()) for k in ('1', '2', '1-pinned'))
+print(f'== replay scaling: 2 threads / 1 thread = {m2 / m1:.2f}x; 2 cores / 1 core (all threads pinned) = {m2 / p1:.2f}x')
+"
     alternating "2 threads on 2 cores / 1 thread with the whole process on 1 core" "taskset -c 0"
 fi
 # The runs above follow each other within ~0.1 s, while the memory the last one freed is

@@ -633,8 +633,9 @@ impl Client {
     pub fn wait_job(&mut self, job: &str, interval: &str) -> Result<(), ApiError> {
         let started = Instant::now();
         let mut delay = self.config.poll_initial;
+        let polling = format!("poll details job {job}");
         loop {
-            pause(delay, &format!("poll details job {job}"))?;
+            pause(delay, &polling)?;
             let status = self.job_status(job)?;
             match status.state {
                 JobState::Fulfilled => return Ok(()),
